@@ -1,0 +1,741 @@
+//! The load generator: N raw-TCP SSE clients, a light keep-alive HTTP/1.1
+//! publisher, and the measurements (deliveries, latency, server CPU and RSS).
+
+use crate::procstat::{self, Proc};
+use crate::report::{LatencySummary, LoadReport};
+use crate::sse_parse::{parse_payload, ResponseParser, SseParser};
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Parameters of one load run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Server base URL, `http://127.0.0.1:PORT` (loopback only).
+    pub url: String,
+    /// Number of SSE clients.
+    pub clients: usize,
+    /// Events to publish; with `rate > 0` and `duration_s > 0` and
+    /// `events == 0`, `rate × duration_s` is used.
+    pub events: u64,
+    /// Events per second; 0 = as fast as possible.
+    pub rate: f64,
+    /// Publish requests in flight (publisher connections).
+    pub in_flight: usize,
+    /// Events per publish request (> 1 sends a JSON array).
+    pub batch: usize,
+    /// Size of each event's data, in bytes.
+    pub payload: usize,
+    /// Topic to subscribe and publish to.
+    pub topic: String,
+    /// Optional sse-hub priority lane (`instant`, `batched`, `coalesced`).
+    pub priority: Option<String>,
+    /// Optional sse-hub coalesce key.
+    pub coalesce_key: Option<String>,
+    /// Publishing duration for rate mode (0 = not time bounded).
+    pub duration_s: f64,
+    /// Server pid, to read its CPU time and RSS from `/proc`.
+    pub server_pid: Option<u32>,
+    /// Stop waiting this long after the last received event.
+    pub settle_ms: u64,
+    /// Hard stop for the whole run, in seconds.
+    pub timeout_s: f64,
+    /// Connections being opened at once.
+    pub connect_concurrency: usize,
+    /// Pause after all clients connected, before measuring RSS and
+    /// publishing, in milliseconds.
+    pub ready_wait_ms: u64,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8080".into(),
+            clients: 100,
+            events: 1000,
+            rate: 0.0,
+            in_flight: 4,
+            batch: 1,
+            payload: 64,
+            topic: "bench".into(),
+            priority: None,
+            coalesce_key: None,
+            duration_s: 0.0,
+            server_pid: None,
+            settle_ms: 2000,
+            timeout_s: 60.0,
+            connect_concurrency: 200,
+            ready_wait_ms: 200,
+        }
+    }
+}
+
+impl LoadConfig {
+    /// Number of events this run plans to publish.
+    pub fn planned_events(&self) -> u64 {
+        if self.events == 0 && self.rate > 0.0 && self.duration_s > 0.0 {
+            (self.rate * self.duration_s).round() as u64
+        } else {
+            self.events
+        }
+    }
+}
+
+/// Parses `http://HOST:PORT[/...]` into a loopback socket address and the
+/// `Host` header value. Anything but a loopback address is refused.
+pub fn parse_url(url: &str) -> Result<(SocketAddr, String)> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("url must start with http://")?;
+    let hostport = rest.split('/').next().unwrap_or_default();
+    let hostport_resolved = match hostport.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => hostport.to_owned(),
+    };
+    let addr: SocketAddr = hostport_resolved
+        .parse()
+        .with_context(|| format!("url host must be IP:PORT, got {hostport:?}"))?;
+    if !addr.ip().is_loopback() {
+        bail!("refusing to target non-loopback address {addr}");
+    }
+    Ok((addr, hostport.to_owned()))
+}
+
+/// State shared by the clients and the coordinator.
+#[derive(Debug)]
+struct Shared {
+    base: Instant,
+    attempts_done: AtomicUsize,
+    connected: AtomicUsize,
+    distinct: AtomicU64,
+    last_recv_us: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn now_us(&self) -> u64 {
+        self.base.elapsed().as_micros() as u64
+    }
+
+    fn note_error(&self, e: String) {
+        let mut g = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none() {
+            *g = Some(e);
+        }
+    }
+}
+
+/// What one client saw.
+#[derive(Debug, Default)]
+struct ClientResult {
+    connected: bool,
+    received: u64,
+    distinct: u64,
+    duplicated: u64,
+    unknown: u64,
+    bytes: u64,
+    ended_early: bool,
+    hist: Option<Histogram<u64>>,
+}
+
+const READ_BUF: usize = 8 * 1024;
+
+async fn client(
+    addr: SocketAddr,
+    request: Arc<Vec<u8>>,
+    shared: Arc<Shared>,
+    connect_sem: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+    events: u64,
+) -> ClientResult {
+    let mut res = ClientResult::default();
+    let mut http = ResponseParser::new();
+    let mut sse = SseParser::new("bench");
+    let mut buf = vec![0u8; READ_BUF];
+    // Events that arrived together with the response head.
+    let mut early: Vec<u8> = Vec::new();
+
+    let connect = async {
+        let _permit = connect_sem.acquire().await?;
+        let mut s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+            .await
+            .context("connect timed out")??;
+        s.set_nodelay(true)?;
+        s.write_all(&request).await?;
+        while !http.head_done() {
+            let n = tokio::time::timeout(Duration::from_secs(15), s.read(&mut buf))
+                .await
+                .context("response head timed out")??;
+            if n == 0 {
+                bail!("connection closed before response head");
+            }
+            res.bytes += n as u64;
+            http.feed(&buf[..n], &mut |b| early.extend_from_slice(b))?;
+        }
+        if http.status() != 200 {
+            bail!("GET /events answered {}", http.status());
+        }
+        anyhow::Ok(s)
+    };
+    let outcome = tokio::select! {
+        biased;
+        _ = stop.changed() => Err(anyhow::anyhow!("stopped while connecting")),
+        r = connect => r,
+    };
+    shared.attempts_done.fetch_add(1, Ordering::Relaxed);
+    let mut stream = match outcome {
+        Ok(s) => s,
+        Err(e) => {
+            shared.note_error(format!("{e:#}"));
+            return res;
+        }
+    };
+    res.connected = true;
+    shared.connected.fetch_add(1, Ordering::Relaxed);
+
+    let words = events.div_ceil(64) as usize;
+    let mut seen = vec![0u64; words];
+    let mut hist = match Histogram::<u64>::new(2) {
+        Ok(h) => h,
+        Err(e) => {
+            shared.note_error(format!("histogram: {e}"));
+            return res;
+        }
+    };
+
+    let mut process = |data: &[u8], now_us: u64, res: &mut ClientResult, new: &mut u64| {
+        res.received += 1;
+        let Some((seq, sent_us)) = parse_payload(data) else {
+            res.unknown += 1;
+            return;
+        };
+        if seq >= events {
+            res.unknown += 1;
+            return;
+        }
+        let (w, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+        if seen[w] & bit != 0 {
+            res.duplicated += 1;
+            return;
+        }
+        seen[w] |= bit;
+        *new += 1;
+        let lat = now_us.saturating_sub(sent_us).max(1);
+        // Auto-resizing histogram: `record` grows it; only clamp on failure.
+        if hist.record(lat).is_err() {
+            hist.saturating_record(lat);
+        }
+    };
+
+    let mut new = 0u64;
+    if !early.is_empty() {
+        let now = shared.now_us();
+        sse.feed(&early, &mut |d| process(d, now, &mut res, &mut new));
+    }
+    loop {
+        if new > 0 {
+            res.distinct += new;
+            shared.distinct.fetch_add(new, Ordering::Relaxed);
+            shared
+                .last_recv_us
+                .fetch_max(shared.now_us(), Ordering::Relaxed);
+            new = 0;
+        }
+        let n = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            r = stream.read(&mut buf) => match r {
+                Ok(0) | Err(_) => {
+                    res.ended_early = true;
+                    break;
+                }
+                Ok(n) => n,
+            },
+        };
+        res.bytes += n as u64;
+        let now = shared.now_us();
+        let fed = http.feed(&buf[..n], &mut |body| {
+            sse.feed(body, &mut |d| process(d, now, &mut res, &mut new))
+        });
+        if let Err(e) = fed {
+            shared.note_error(format!("stream: {e:#}"));
+            res.ended_early = true;
+            break;
+        }
+        if http.done() {
+            res.ended_early = true;
+            break;
+        }
+    }
+    if new > 0 {
+        res.distinct += new;
+        shared.distinct.fetch_add(new, Ordering::Relaxed);
+    }
+    res.hist = Some(hist);
+    res
+}
+
+/// What one publisher connection did.
+#[derive(Debug, Default, Clone, Copy)]
+struct PubStats {
+    events_ok: u64,
+    requests: u64,
+    errors: u64,
+    body_bytes: u64,
+}
+
+/// A keep-alive HTTP/1.1 connection for `POST /publish`.
+#[derive(Debug)]
+struct PubConn {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    rbuf: Vec<u8>,
+    parser: ResponseParser,
+}
+
+impl PubConn {
+    async fn send(&mut self, req: &[u8]) -> Result<u16> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(self.addr).await?;
+            s.set_nodelay(true)?;
+            self.stream = Some(s);
+        }
+        let r = self.round_trip(req).await;
+        if r.is_err() {
+            self.stream = None;
+        }
+        r
+    }
+
+    async fn round_trip(&mut self, req: &[u8]) -> Result<u16> {
+        let Some(s) = self.stream.as_mut() else {
+            bail!("not connected");
+        };
+        s.write_all(req).await?;
+        self.parser.reset();
+        while !self.parser.done() {
+            let n = s.read(&mut self.rbuf).await?;
+            if n == 0 {
+                bail!("publish connection closed");
+            }
+            self.parser.feed(&self.rbuf[..n], &mut |_| {})?;
+        }
+        Ok(self.parser.status())
+    }
+}
+
+/// Request bytes that do not change between events.
+#[derive(Debug)]
+struct Template {
+    head_prefix: Vec<u8>,
+    event_prefix: Vec<u8>,
+    event_suffix: Vec<u8>,
+    payload: usize,
+}
+
+impl Template {
+    fn new(cfg: &LoadConfig, host: &str) -> Result<Self> {
+        let mut event_prefix = Vec::new();
+        write!(
+            event_prefix,
+            "{{\"topics\":[{}],\"type\":\"bench\",",
+            serde_json::to_string(&cfg.topic)?
+        )?;
+        if let Some(p) = &cfg.priority {
+            write!(event_prefix, "\"priority\":{},", serde_json::to_string(p)?)?;
+        }
+        if let Some(k) = &cfg.coalesce_key {
+            write!(
+                event_prefix,
+                "\"coalesce_key\":{},",
+                serde_json::to_string(k)?
+            )?;
+        }
+        event_prefix.extend_from_slice(b"\"data\":\"");
+        let head_prefix = format!(
+            "POST /publish HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: "
+        )
+        .into_bytes();
+        Ok(Self {
+            head_prefix,
+            event_prefix,
+            event_suffix: b"\"}".to_vec(),
+            payload: cfg.payload,
+        })
+    }
+
+    /// Appends one event object with payload `"<seq>:<us>:<padding>"`.
+    fn push_event(&self, body: &mut Vec<u8>, seq: u64, us: u64) {
+        body.extend_from_slice(&self.event_prefix);
+        let start = body.len();
+        // Writing into a Vec cannot fail.
+        let _ = write!(body, "{seq}:{us}:");
+        let written = body.len() - start;
+        if written < self.payload {
+            body.resize(body.len() + self.payload - written, b'x');
+        }
+        body.extend_from_slice(&self.event_suffix);
+    }
+}
+
+struct PubPlan {
+    next_seq: AtomicU64,
+    total: u64,
+    batch: u64,
+    rate: f64,
+    start: Instant,
+    deadline: Instant,
+}
+
+async fn publisher(
+    mut conn: PubConn,
+    tpl: Arc<Template>,
+    plan: Arc<PubPlan>,
+    shared: Arc<Shared>,
+) -> PubStats {
+    let mut st = PubStats::default();
+    let mut body = Vec::with_capacity(plan.batch as usize * (tpl.payload + 128) + 2);
+    let mut req = Vec::with_capacity(body.capacity() + 256);
+    loop {
+        let seq0 = plan.next_seq.fetch_add(plan.batch, Ordering::Relaxed);
+        if seq0 >= plan.total {
+            break;
+        }
+        let n = plan.batch.min(plan.total - seq0);
+        if plan.rate > 0.0 {
+            let due = plan.start + Duration::from_secs_f64((seq0 + n - 1) as f64 / plan.rate);
+            if due > plan.deadline {
+                break;
+            }
+            tokio::time::sleep_until(due.into()).await;
+        }
+        if Instant::now() >= plan.deadline {
+            break;
+        }
+        body.clear();
+        let us = shared.now_us();
+        if plan.batch > 1 {
+            body.push(b'[');
+        }
+        for i in 0..n {
+            if i > 0 {
+                body.push(b',');
+            }
+            tpl.push_event(&mut body, seq0 + i, us);
+        }
+        if plan.batch > 1 {
+            body.push(b']');
+        }
+        req.clear();
+        req.extend_from_slice(&tpl.head_prefix);
+        let _ = write!(req, "{}\r\n\r\n", body.len());
+        req.extend_from_slice(&body);
+        st.requests += 1;
+        st.body_bytes += body.len() as u64;
+        let left = plan.deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, conn.send(&req)).await {
+            Ok(Ok(code)) if (200..300).contains(&code) => st.events_ok += n,
+            Ok(Ok(code)) => {
+                st.errors += 1;
+                shared.note_error(format!("POST /publish answered {code}"));
+            }
+            Ok(Err(e)) => {
+                st.errors += 1;
+                shared.note_error(format!("publish: {e:#}"));
+            }
+            Err(_) => {
+                st.errors += 1;
+                break;
+            }
+        }
+    }
+    st
+}
+
+fn read_server<T>(pid: Option<u32>, f: impl Fn(Proc) -> Result<T>) -> Option<T> {
+    pid.and_then(|p| f(Proc::Pid(p)).ok())
+}
+
+/// Runs one load test and returns its report. Every phase is bounded by
+/// `cfg.timeout_s`; on expiry the run stops and the report says so.
+pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(cfg.timeout_s.max(1.0));
+    let _ = procstat::raise_nofile_limit();
+    let (addr, host) = parse_url(&cfg.url)?;
+    let events = cfg.planned_events();
+    let bitset_bytes = events.div_ceil(64) * 8 * cfg.clients as u64;
+    if bitset_bytes > 4 << 30 {
+        bail!("events × clients too large ({bitset_bytes} bytes of bitsets)");
+    }
+    let tpl = Arc::new(Template::new(cfg, &host)?);
+
+    let shared = Arc::new(Shared {
+        base: Instant::now(),
+        attempts_done: AtomicUsize::new(0),
+        connected: AtomicUsize::new(0),
+        distinct: AtomicU64::new(0),
+        last_recv_us: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+    });
+    let rss_before = read_server(cfg.server_pid, procstat::rss_kib);
+
+    // Clients.
+    let topic_q = encode_query(&cfg.topic);
+    let request = Arc::new(
+        format!(
+            "GET /events?topic={topic_q} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+        )
+        .into_bytes(),
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sem = Arc::new(Semaphore::new(cfg.connect_concurrency.max(1)));
+    let mut clients = JoinSet::new();
+    for _ in 0..cfg.clients {
+        clients.spawn(client(
+            addr,
+            request.clone(),
+            shared.clone(),
+            sem.clone(),
+            stop_rx.clone(),
+            events,
+        ));
+    }
+    let mut timed_out = false;
+    while shared.attempts_done.load(Ordering::Relaxed) < cfg.clients {
+        if Instant::now() >= deadline {
+            timed_out = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let connect_time = started.elapsed();
+    if !timed_out {
+        tokio::time::sleep(Duration::from_millis(cfg.ready_wait_ms)).await;
+    }
+    let connected = shared.connected.load(Ordering::Relaxed);
+    let rss_after = read_server(cfg.server_pid, procstat::rss_kib);
+
+    // Publish.
+    let cpu_before = read_server(cfg.server_pid, procstat::cpu_time_us);
+    let self_cpu_before = procstat::cpu_time_us(Proc::Myself).ok();
+    let pub_start = Instant::now();
+    let pub_start_us = shared.now_us();
+    let mut pub_deadline = deadline;
+    if cfg.rate > 0.0 && cfg.duration_s > 0.0 {
+        pub_deadline = pub_deadline.min(pub_start + Duration::from_secs_f64(cfg.duration_s + 2.0));
+    }
+    let plan = Arc::new(PubPlan {
+        next_seq: AtomicU64::new(0),
+        total: if timed_out { 0 } else { events },
+        batch: cfg.batch.max(1) as u64,
+        rate: cfg.rate,
+        start: pub_start,
+        deadline: pub_deadline,
+    });
+    let mut pubs = JoinSet::new();
+    for _ in 0..cfg.in_flight.max(1) {
+        let conn = PubConn {
+            addr,
+            stream: None,
+            rbuf: vec![0u8; 4096],
+            parser: ResponseParser::new(),
+        };
+        pubs.spawn(publisher(conn, tpl.clone(), plan.clone(), shared.clone()));
+    }
+    let mut ps = PubStats::default();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, pubs.join_next()).await {
+            Ok(Some(Ok(s))) => {
+                ps.events_ok += s.events_ok;
+                ps.requests += s.requests;
+                ps.errors += s.errors;
+                ps.body_bytes += s.body_bytes;
+            }
+            Ok(Some(Err(e))) => shared.note_error(format!("publisher task: {e}")),
+            Ok(None) => break,
+            Err(_) => {
+                timed_out = true;
+                pubs.abort_all();
+                break;
+            }
+        }
+    }
+    let pub_end_us = shared.now_us();
+    let publish_duration = pub_start.elapsed();
+
+    // Settle.
+    let expected = ps.events_ok * connected as u64;
+    loop {
+        if shared.distinct.load(Ordering::Relaxed) >= expected {
+            break;
+        }
+        let last = shared.last_recv_us.load(Ordering::Relaxed).max(pub_end_us);
+        if shared.now_us().saturating_sub(last) > cfg.settle_ms * 1000 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cpu_after = read_server(cfg.server_pid, procstat::cpu_time_us);
+    let self_cpu_after = procstat::cpu_time_us(Proc::Myself).ok();
+    let last_recv_us = shared.last_recv_us.load(Ordering::Relaxed);
+
+    // Stop and collect.
+    let _ = stop_tx.send(true);
+    let mut merged = Histogram::<u64>::new(2)?;
+    let mut rep = LoadReport {
+        url: cfg.url.clone(),
+        clients_requested: cfg.clients,
+        clients_connected: connected,
+        connect_time_ms: connect_time.as_millis() as u64,
+        events_planned: events,
+        events_published: ps.events_ok,
+        publish_requests: ps.requests,
+        publish_errors: ps.errors,
+        publish_body_bytes: ps.body_bytes,
+        payload_bytes: cfg.payload as u64,
+        publish_duration_ms: publish_duration.as_millis() as u64,
+        deliveries_expected: expected,
+        timed_out,
+        ..LoadReport::default()
+    };
+    let mut per_client: Vec<u64> = Vec::with_capacity(cfg.clients);
+    let collect_deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(collect_deadline, clients.join_next()).await {
+            Ok(Some(Ok(r))) => {
+                if !r.connected {
+                    continue;
+                }
+                rep.deliveries_received += r.received;
+                rep.deliveries_distinct += r.distinct;
+                rep.duplicated += r.duplicated;
+                rep.unknown_events += r.unknown;
+                rep.bytes_received += r.bytes;
+                if r.ended_early {
+                    rep.clients_disconnected += 1;
+                }
+                per_client.push(r.distinct);
+                if let Some(h) = &r.hist {
+                    merged.add(h)?;
+                }
+            }
+            Ok(Some(Err(_))) => {}
+            Ok(None) => break,
+            Err(_) => {
+                clients.abort_all();
+                break;
+            }
+        }
+    }
+    rep.missing = expected.saturating_sub(rep.deliveries_distinct);
+    if !per_client.is_empty() {
+        rep.events_per_client_min = per_client.iter().copied().min().unwrap_or(0);
+        rep.events_per_client_max = per_client.iter().copied().max().unwrap_or(0);
+        rep.events_per_client_avg = per_client.iter().sum::<u64>() as f64 / per_client.len() as f64;
+    }
+    if last_recv_us > pub_start_us {
+        let window = (last_recv_us - pub_start_us) as f64 / 1e6;
+        rep.delivery_window_ms = (window * 1000.0) as u64;
+        rep.throughput_per_s = rep.deliveries_distinct as f64 / window;
+    }
+    if !merged.is_empty() {
+        rep.latency_us = Some(LatencySummary {
+            count: merged.len(),
+            p50: merged.value_at_quantile(0.50),
+            p90: merged.value_at_quantile(0.90),
+            p99: merged.value_at_quantile(0.99),
+            max: merged.max(),
+            mean: merged.mean(),
+        });
+    }
+    if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+        let cpu = b.saturating_sub(a);
+        rep.server_cpu_us = Some(cpu);
+        if rep.deliveries_distinct > 0 {
+            rep.server_cpu_us_per_delivery = Some(cpu as f64 / rep.deliveries_distinct as f64);
+        }
+    }
+    if let (Some(a), Some(b)) = (self_cpu_before, self_cpu_after) {
+        rep.loadgen_cpu_us = Some(b.saturating_sub(a));
+    }
+    rep.server_rss_before_kib = rss_before;
+    rep.server_rss_connected_kib = rss_after;
+    if let (Some(a), Some(b)) = (rss_before, rss_after) {
+        if connected > 0 {
+            rep.rss_per_connection_kib = Some((b as f64 - a as f64) / connected as f64);
+        }
+    }
+    rep.first_error = shared
+        .first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Ok(rep)
+}
+
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn url() {
+        let (a, h) = parse_url("http://127.0.0.1:9000").unwrap();
+        assert_eq!(a.port(), 9000);
+        assert_eq!(h, "127.0.0.1:9000");
+        assert!(parse_url("http://10.0.0.1:80").is_err());
+        assert!(parse_url("http://example.com:80").is_err());
+        assert!(parse_url("http://localhost:81/x").is_ok());
+    }
+
+    #[test]
+    fn template_payload() {
+        let cfg = LoadConfig {
+            payload: 64,
+            priority: Some("coalesced".into()),
+            coalesce_key: Some("progress".into()),
+            ..LoadConfig::default()
+        };
+        let t = Template::new(&cfg, "h").unwrap();
+        let mut body = Vec::new();
+        t.push_event(&mut body, 7, 1234);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let data = v["data"].as_str().unwrap();
+        assert_eq!(data.len(), 64);
+        assert!(data.starts_with("7:1234:x"));
+        assert_eq!(v["priority"], "coalesced");
+        assert_eq!(v["coalesce_key"], "progress");
+        assert_eq!(parse_payload(data.as_bytes()), Some((7, 1234)));
+    }
+
+    #[test]
+    fn query_encoding() {
+        assert_eq!(encode_query("a b/c"), "a%20b%2Fc");
+    }
+}

@@ -1,0 +1,460 @@
+//! The comparison suite: runs the scenarios S1–S5 against sse-hub and the
+//! baseline (each as a fresh child process per scenario) and prints one
+//! markdown table.
+
+use crate::load::{self, LoadConfig};
+use crate::procstat;
+use crate::report::{markdown_table, Cell, LoadReport, Row};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// Suite options.
+#[derive(Debug, Clone)]
+pub struct SuiteConfig {
+    /// Path of the sse-hub server binary.
+    pub sse_hub_bin: PathBuf,
+    /// Path of this binary (runs the baseline via `baseline --listen`).
+    pub self_exe: PathBuf,
+    /// Scenario ids to run (`S1`…`S5`); empty = all.
+    pub only: Vec<String>,
+    /// Multiplier applied to client counts.
+    pub scale: f64,
+    /// sse-hub `--flush-interval-ms` (the coalesced lane flush period).
+    pub flush_interval_ms: u64,
+    /// sse-hub `--max-connections`.
+    pub max_connections: u64,
+    /// Whole-suite time budget in seconds; scenarios that would not fit are
+    /// skipped.
+    pub budget_s: f64,
+    /// Directory for server logs.
+    pub log_dir: PathBuf,
+    /// Write every load report as JSON to this file.
+    pub json_out: Option<PathBuf>,
+}
+
+/// Which server a run targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// The sse-hub server binary.
+    SseHub,
+    /// This crate's hand-written axum baseline.
+    Baseline,
+}
+
+impl Server {
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::SseHub => "sse-hub",
+            Server::Baseline => "baseline",
+        }
+    }
+}
+
+/// One figure extracted from a load report.
+type Figure = (&'static str, fn(&LoadReport, &SuiteConfig) -> Option<f64>);
+
+/// A scenario: its load, its time bound and the figures it reports.
+#[derive(Debug)]
+struct Scenario {
+    id: &'static str,
+    title: &'static str,
+    timeout_s: f64,
+    figures: &'static [Figure],
+}
+
+fn scaled(n: usize, scale: f64) -> usize {
+    ((n as f64 * scale).round() as usize).max(1)
+}
+
+impl Scenario {
+    fn load(&self, cfg: &SuiteConfig, server: Server, url: String, pid: u32) -> LoadConfig {
+        let base = LoadConfig {
+            url,
+            server_pid: Some(pid),
+            timeout_s: self.timeout_s,
+            topic: "bench".into(),
+            ..LoadConfig::default()
+        };
+        match self.id {
+            "S1" => LoadConfig {
+                clients: scaled(1000, cfg.scale),
+                events: 2000,
+                payload: 64,
+                rate: 0.0,
+                in_flight: 4,
+                settle_ms: 2000,
+                ..base
+            },
+            "S2" => LoadConfig {
+                clients: scaled(1000, cfg.scale),
+                events: 0,
+                rate: 100.0,
+                duration_s: 10.0,
+                payload: 64,
+                in_flight: 2,
+                settle_ms: 2000,
+                ..base
+            },
+            "S3" => LoadConfig {
+                clients: scaled(10_000, cfg.scale),
+                events: 0,
+                ready_wait_ms: 1000,
+                settle_ms: 0,
+                ..base
+            },
+            "S4" => LoadConfig {
+                clients: scaled(19_000, cfg.scale),
+                events: 100,
+                rate: 20.0,
+                payload: 64,
+                in_flight: 1,
+                settle_ms: 3000,
+                ..base
+            },
+            _ => LoadConfig {
+                clients: scaled(1000, cfg.scale),
+                events: 0,
+                rate: 50_000.0,
+                duration_s: 5.0,
+                batch: 500,
+                in_flight: 2,
+                payload: 64,
+                priority: Some("coalesced".into()),
+                coalesce_key: Some("progress".into()),
+                settle_ms: match server {
+                    Server::SseHub => cfg.flush_interval_ms + 1500,
+                    Server::Baseline => 2000,
+                },
+                ..base
+            },
+        }
+    }
+}
+
+fn per_client_bytes(r: &LoadReport) -> Option<f64> {
+    (r.clients_connected > 0).then(|| r.bytes_received as f64 / r.clients_connected as f64)
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        id: "S1",
+        title: "S1 fan-out (1k clients × 2k events, 64 B, max rate)",
+        timeout_s: 60.0,
+        figures: &[
+            ("server CPU µs / delivery", |r, _| {
+                r.server_cpu_us_per_delivery
+            }),
+            ("throughput (deliveries/s)", |r, _| Some(r.throughput_per_s)),
+            ("deliveries missing", |r, _| Some(r.missing as f64)),
+        ],
+    },
+    Scenario {
+        id: "S2",
+        title: "S2 latency (1k clients, 100 ev/s, 10 s)",
+        timeout_s: 25.0,
+        figures: &[
+            ("latency p50 (ms)", |r, _| {
+                r.latency_us.map(|l| l.p50 as f64 / 1000.0)
+            }),
+            ("latency p99 (ms)", |r, _| {
+                r.latency_us.map(|l| l.p99 as f64 / 1000.0)
+            }),
+            ("deliveries missing", |r, _| Some(r.missing as f64)),
+        ],
+    },
+    Scenario {
+        id: "S3",
+        title: "S3 idle memory (10k connections)",
+        timeout_s: 45.0,
+        figures: &[
+            ("RSS per idle connection (KiB)", |r, _| {
+                r.rss_per_connection_kib
+            }),
+            ("connections open", |r, _| Some(r.clients_connected as f64)),
+        ],
+    },
+    Scenario {
+        id: "S4",
+        title: "S4 scale (19k connections, 100 events at 20/s)",
+        timeout_s: 90.0,
+        figures: &[
+            ("connections open", |r, _| Some(r.clients_connected as f64)),
+            ("deliveries missing (must be 0)", |r, _| {
+                Some(r.missing as f64)
+            }),
+            ("latency p99 (ms)", |r, _| {
+                r.latency_us.map(|l| l.p99 as f64 / 1000.0)
+            }),
+        ],
+    },
+    Scenario {
+        id: "S5",
+        title: "S5 coalescing (1k clients, 1 key, 50k updates/s, 5 s)",
+        timeout_s: 35.0,
+        figures: &[
+            ("updates published", |r, _| Some(r.events_published as f64)),
+            ("events delivered per client", |r, _| {
+                Some(r.events_per_client_avg)
+            }),
+            ("sse-hub budget per client (5 s / flush + 2)", |_, c| {
+                Some(5000.0 / c.flush_interval_ms as f64 + 2.0)
+            }),
+            ("KiB delivered per client", |r, _| {
+                per_client_bytes(r).map(|b| b / 1024.0)
+            }),
+            ("KiB published", |r, _| {
+                Some(r.publish_body_bytes as f64 / 1024.0)
+            }),
+            ("delivered / published bytes (per client)", |r, _| {
+                per_client_bytes(r)
+                    .filter(|_| r.publish_body_bytes > 0)
+                    .map(|b| b / r.publish_body_bytes as f64)
+            }),
+        ],
+    },
+];
+
+/// Outcome of one (scenario, server) run.
+#[derive(Debug)]
+enum Outcome {
+    Done(Box<LoadReport>),
+    Failed(String),
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn log_tail(path: &Path) -> String {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+async fn start_server(cfg: &SuiteConfig, server: Server, scenario: &str) -> Result<(Child, u16)> {
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = match server {
+        Server::SseHub => {
+            let mut c = Command::new(&cfg.sse_hub_bin);
+            c.arg("--listen")
+                .arg(&listen)
+                .arg("--flush-interval-ms")
+                .arg(cfg.flush_interval_ms.to_string())
+                .arg("--max-connections")
+                .arg(cfg.max_connections.to_string());
+            c
+        }
+        Server::Baseline => {
+            let mut c = Command::new(&cfg.self_exe);
+            c.arg("baseline").arg("--listen").arg(&listen);
+            c
+        }
+    };
+    std::fs::create_dir_all(&cfg.log_dir)?;
+    let log_path = cfg
+        .log_dir
+        .join(format!("{}-{}.log", server.name(), scenario));
+    let log = std::fs::File::create(&log_path)?;
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", server.name()))?;
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait()? {
+            bail!(
+                "{} exited at start ({st}); log {}:\n{}",
+                server.name(),
+                log_path.display(),
+                log_tail(&log_path)
+            );
+        }
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok((child, port));
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill().await;
+            bail!(
+                "{} did not accept connections within 10 s; log {}:\n{}",
+                server.name(),
+                log_path.display(),
+                log_tail(&log_path)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run_one(cfg: &SuiteConfig, sc: &Scenario, server: Server) -> Outcome {
+    let (mut child, port) = match start_server(cfg, server, sc.id).await {
+        Ok(x) => x,
+        Err(e) => return Outcome::Failed(format!("{e:#}")),
+    };
+    let Some(pid) = child.id() else {
+        return Outcome::Failed("server has no pid".into());
+    };
+    let lc = sc.load(cfg, server, format!("http://127.0.0.1:{port}"), pid);
+    // The load run bounds itself; this outer bound catches a hang anyway.
+    let hard = Duration::from_secs_f64(sc.timeout_s + 15.0);
+    let out = match tokio::time::timeout(hard, load::run(&lc)).await {
+        Ok(Ok(r)) => Outcome::Done(Box::new(r)),
+        Ok(Err(e)) => Outcome::Failed(format!("{e:#}")),
+        Err(_) => Outcome::Failed("hung (cut off)".into()),
+    };
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    out
+}
+
+fn cell(
+    out: Option<&Outcome>,
+    f: fn(&LoadReport, &SuiteConfig) -> Option<f64>,
+    cfg: &SuiteConfig,
+) -> Cell {
+    match out {
+        None => Cell::Note("not run".into()),
+        Some(Outcome::Failed(_)) => Cell::Note("failed".into()),
+        Some(Outcome::Done(r)) => match f(r, cfg) {
+            Some(v) if r.timed_out => Cell::Note(format!("{v:.2} (timed out)")),
+            Some(v) => Cell::Value(v),
+            None => Cell::Note("n/a".into()),
+        },
+    }
+}
+
+/// Runs the suite and returns the markdown table (also printed to stdout).
+pub async fn run(cfg: &SuiteConfig) -> Result<String> {
+    let t0 = Instant::now();
+    let nofile = procstat::raise_nofile_limit().unwrap_or(0);
+    eprintln!("[suite] RLIMIT_NOFILE soft limit now {nofile}");
+    let mut have_hub = cfg.sse_hub_bin.is_file();
+    let mut hub_note = "no binary";
+    if !have_hub {
+        eprintln!(
+            "[suite] sse-hub binary {} not found: skipping sse-hub (build it with `cargo build --release -p sse-hub-server`)",
+            cfg.sse_hub_bin.display()
+        );
+    } else {
+        // Probe once, so a binary that cannot serve is reported once.
+        match start_server(cfg, Server::SseHub, "probe").await {
+            Ok((mut child, _)) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+            Err(e) => {
+                eprintln!("[suite] sse-hub unusable, skipping it: {e:#}");
+                have_hub = false;
+                hub_note = "unavailable";
+            }
+        }
+    }
+    let mut servers = Vec::new();
+    if have_hub {
+        servers.push(Server::SseHub);
+    }
+    servers.push(Server::Baseline);
+
+    let wanted: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|s| cfg.only.is_empty() || cfg.only.iter().any(|o| o.eq_ignore_ascii_case(s.id)))
+        .collect();
+    let mut rows = Vec::new();
+    let mut all_json = Vec::new();
+    for sc in wanted {
+        let mut outs: Vec<(Server, Option<Outcome>)> = Vec::new();
+        for &server in &servers {
+            let left = cfg.budget_s - t0.elapsed().as_secs_f64();
+            if left < sc.timeout_s + 20.0 {
+                eprintln!(
+                    "[suite] {} on {}: skipped, {left:.0} s left of the suite budget",
+                    sc.id,
+                    server.name()
+                );
+                outs.push((server, Some(Outcome::Failed("skipped (budget)".into()))));
+                continue;
+            }
+            eprintln!("[suite] {} on {} ...", sc.title, server.name());
+            let o = run_one(cfg, sc, server).await;
+            match &o {
+                Outcome::Done(r) => {
+                    eprintln!("{}", indent(&r.to_text()));
+                    all_json.push(serde_json::json!({
+                        "scenario": sc.id, "server": server.name(), "report": r
+                    }));
+                }
+                Outcome::Failed(e) => {
+                    eprintln!("[suite] {} on {} FAILED: {e}", sc.id, server.name());
+                    all_json.push(serde_json::json!({
+                        "scenario": sc.id, "server": server.name(), "error": e
+                    }));
+                }
+            }
+            outs.push((server, Some(o)));
+        }
+        let get = |s: Server| {
+            outs.iter()
+                .find(|(k, _)| *k == s)
+                .and_then(|(_, o)| o.as_ref())
+        };
+        for (figure, f) in sc.figures {
+            let hub = if have_hub {
+                match get(Server::SseHub) {
+                    Some(Outcome::Failed(e)) if e.starts_with("skipped") => {
+                        Cell::Note("skipped".into())
+                    }
+                    o => cell(o, *f, cfg),
+                }
+            } else {
+                Cell::Note(hub_note.into())
+            };
+            let base = match get(Server::Baseline) {
+                Some(Outcome::Failed(e)) if e.starts_with("skipped") => {
+                    Cell::Note("skipped".into())
+                }
+                o => cell(o, *f, cfg),
+            };
+            let base = if sc.id == "S5" && figure.starts_with("sse-hub budget") {
+                Cell::Note("n/a".into())
+            } else {
+                base
+            };
+            rows.push(Row {
+                scenario: sc.id.to_string(),
+                figure: (*figure).to_string(),
+                sse_hub: hub,
+                baseline: base,
+            });
+        }
+    }
+    if let Some(p) = &cfg.json_out {
+        std::fs::write(p, serde_json::to_string_pretty(&all_json)?)?;
+    }
+    let table = markdown_table(&rows);
+    eprintln!(
+        "[suite] done in {:.0} s (scale {}, flush interval {} ms)",
+        t0.elapsed().as_secs_f64(),
+        cfg.scale,
+        cfg.flush_interval_ms
+    );
+    println!("{table}");
+    Ok(table)
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

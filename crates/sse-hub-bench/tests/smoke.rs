@@ -1,0 +1,117 @@
+//! Smoke test: the load generator against the in-process baseline.
+
+use sse_hub_bench::{baseline, load};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_against_baseline_delivers_everything() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let server = tokio::spawn(baseline::serve(listener));
+
+    let cfg = load::LoadConfig {
+        url: format!("http://127.0.0.1:{port}"),
+        clients: 5,
+        events: 20,
+        in_flight: 2,
+        payload: 64,
+        server_pid: Some(std::process::id()),
+        settle_ms: 1000,
+        timeout_s: 20.0,
+        ..load::LoadConfig::default()
+    };
+    let rep = load::run(&cfg).await?;
+    server.abort();
+    assert_eq!(rep.clients_connected, 5, "{}", rep.to_text());
+    assert_eq!(rep.events_published, 20, "{}", rep.to_text());
+    assert_eq!(rep.deliveries_expected, 100);
+    assert_eq!(rep.deliveries_distinct, rep.deliveries_expected);
+    assert_eq!(rep.deliveries_received, rep.deliveries_expected);
+    assert_eq!(rep.missing, 0);
+    assert_eq!(rep.duplicated, 0);
+    assert_eq!(rep.unknown_events, 0);
+    assert!(!rep.timed_out);
+    assert_eq!(rep.latency_us.map(|l| l.count), Some(100));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_publish_and_rate_mode() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let server = tokio::spawn(baseline::serve(listener));
+
+    let cfg = load::LoadConfig {
+        url: format!("http://127.0.0.1:{port}"),
+        clients: 3,
+        events: 0,
+        rate: 200.0,
+        duration_s: 0.5,
+        batch: 10,
+        in_flight: 1,
+        settle_ms: 1000,
+        timeout_s: 20.0,
+        ..load::LoadConfig::default()
+    };
+    let rep = load::run(&cfg).await?;
+    server.abort();
+    assert_eq!(rep.events_planned, 100);
+    assert_eq!(rep.events_published, 100, "{}", rep.to_text());
+    assert_eq!(rep.publish_requests, 10);
+    assert_eq!(rep.missing, 0, "{}", rep.to_text());
+    assert_eq!(rep.duplicated, 0);
+    Ok(())
+}
+
+#[test]
+fn binary_runs_load_against_baseline_binary() -> anyhow::Result<()> {
+    use std::process::{Command, Stdio};
+    let exe = env!("CARGO_BIN_EXE_sse-hub-bench");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut server = Command::new(exe)
+        .args(["baseline", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if t0.elapsed().as_secs() > 10 {
+            let _ = server.kill();
+            anyhow::bail!("baseline did not start");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = Command::new(exe)
+        .args([
+            "load",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--clients",
+            "5",
+            "--events",
+            "20",
+            "--server-pid",
+            &server.id().to_string(),
+            "--settle-ms",
+            "1000",
+            "--timeout-s",
+            "20",
+            "--json",
+        ])
+        .output()?;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["deliveries_expected"], 100);
+    assert_eq!(v["deliveries_distinct"], 100);
+    assert_eq!(v["missing"], 0);
+    assert_eq!(v["duplicated"], 0);
+    assert!(v["server_cpu_us"].is_u64());
+    Ok(())
+}

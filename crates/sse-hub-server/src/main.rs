@@ -1,0 +1,3 @@
+//! The `sse-hub` server binary.
+
+fn main() {}

@@ -1,0 +1,469 @@
+//! Hub configuration: timings, limits, overflow policy and hooks.
+//!
+//! Defaults follow the seed (flush 2 s, heartbeat 30 s, max lifetime 30 min,
+//! send buffer 256, retry 3000 ms). Every limit is a setter here, and
+//! [`Hub::new`](crate::Hub::new) rejects an inconsistent configuration with a
+//! [`ConfigError`] instead of misbehaving at runtime.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+
+use crate::connect::{Connecting, Rejection};
+use crate::connection::Connection;
+use crate::replay::Replayer;
+
+/// What happens when an event arrives at a connection whose send queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Drop the new event for that connection and count it (the seed's behaviour).
+    #[default]
+    DropNewest,
+    /// Close the lagging connection. Its EventSource reconnects with
+    /// `Last-Event-ID`; with a [`Replayer`] configured that loses nothing.
+    Disconnect,
+}
+
+/// Async hook deciding whether and how a client subscribes.
+pub type OnConnect =
+    Arc<dyn Fn(Connecting) -> BoxFuture<'static, Result<Connecting, Rejection>> + Send + Sync>;
+
+/// Hook called with a connection on disconnect, pause or resume.
+pub type OnConnection = Arc<dyn Fn(&Connection) + Send + Sync>;
+
+/// Hub configuration. Build with [`Config::new`] and setters.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use sse_hub::{Config, Hub};
+///
+/// let config = Config::new()
+///     .flush_interval(Duration::from_millis(500))
+///     .send_buffer_size(1024)
+///     .on_connect(|mut connecting| async move {
+///         connecting.topics.push("notifications".into());
+///         Ok(connecting)
+///     });
+/// let hub = Hub::new(config).expect("valid config");
+/// # drop(hub);
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) flush_interval: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) lifetime_jitter: f64,
+    pub(crate) send_buffer_size: usize,
+    pub(crate) retry: Duration,
+    pub(crate) retry_jitter: f64,
+    pub(crate) turn_away_retry: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) overflow: Overflow,
+    pub(crate) max_connections: usize,
+    pub(crate) max_topics_per_connection: usize,
+    pub(crate) max_topics_per_event: usize,
+    pub(crate) max_pattern_len: usize,
+    pub(crate) max_event_bytes: usize,
+    pub(crate) max_metadata_pairs: usize,
+    pub(crate) max_metadata_bytes: usize,
+    pub(crate) max_id_len: usize,
+    pub(crate) max_write_bytes: usize,
+    pub(crate) on_connect: Option<OnConnect>,
+    pub(crate) on_disconnect: Option<OnConnection>,
+    pub(crate) on_pause: Option<OnConnection>,
+    pub(crate) on_resume: Option<OnConnection>,
+    pub(crate) replayer: Option<Arc<dyn Replayer>>,
+    pub(crate) replay_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// The seed's defaults.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            flush_interval: Duration::from_secs(2),
+            heartbeat_interval: Duration::from_secs(30),
+            max_lifetime: Some(Duration::from_secs(30 * 60)),
+            lifetime_jitter: 0.1,
+            send_buffer_size: 256,
+            retry: Duration::from_millis(3000),
+            retry_jitter: 0.2,
+            turn_away_retry: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            overflow: Overflow::DropNewest,
+            max_connections: 10_000,
+            max_topics_per_connection: 64,
+            max_topics_per_event: 16,
+            max_pattern_len: 256,
+            max_event_bytes: 64 * 1024,
+            max_metadata_pairs: 32,
+            max_metadata_bytes: 4 * 1024,
+            max_id_len: 256,
+            max_write_bytes: 64 * 1024,
+            on_connect: None,
+            on_disconnect: None,
+            on_pause: None,
+            on_resume: None,
+            replayer: None,
+            replay_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Base flush interval of the batched and coalesced lanes; each connection
+    /// adapts it to its queue saturation (see [`crate::connection`]). Default: 2 s.
+    #[must_use]
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// A `: ping` comment is written to a connection idle this long. Default: 30 s.
+    #[must_use]
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Longest a connection stays open (`None` = unlimited). Default: 30 min.
+    #[must_use]
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// Fraction of the max lifetime taken off at random per connection, so a
+    /// fleet does not reconnect in one burst. Default: 0.1.
+    #[must_use]
+    pub fn lifetime_jitter(mut self, fraction: f64) -> Self {
+        self.lifetime_jitter = fraction;
+        self
+    }
+
+    /// Events a connection may have queued (all lanes). Default: 256.
+    #[must_use]
+    pub fn send_buffer_size(mut self, size: usize) -> Self {
+        self.send_buffer_size = size;
+        self
+    }
+
+    /// The `retry:` reconnect hint. Must be at least 1 ms. Default: 3000 ms.
+    #[must_use]
+    pub fn retry(mut self, retry: Duration) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Fraction of jitter added to each connection's `retry:` (clients retry
+    /// exactly that value, so without jitter a restarted node's clients all
+    /// come back in the same millisecond). Default: 0.2.
+    #[must_use]
+    pub fn retry_jitter(mut self, fraction: f64) -> Self {
+        self.retry_jitter = fraction;
+        self
+    }
+
+    /// Base `retry:` given to subscribers turned away while draining or at the
+    /// connection cap (jittered up to 2×). Default: 5 s.
+    #[must_use]
+    pub fn turn_away_retry(mut self, retry: Duration) -> Self {
+        self.turn_away_retry = retry;
+        self
+    }
+
+    /// A connection whose queued data is not taken within this long is closed.
+    /// Default: 10 s.
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Policy when a connection's queue is full. Default: [`Overflow::DropNewest`].
+    #[must_use]
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// Connections this hub accepts at once; more are turned away. Default: 10,000.
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Topic patterns per connection. Default: 64.
+    #[must_use]
+    pub fn max_topics_per_connection(mut self, max: usize) -> Self {
+        self.max_topics_per_connection = max;
+        self
+    }
+
+    /// Topics per event. Default: 16.
+    #[must_use]
+    pub fn max_topics_per_event(mut self, max: usize) -> Self {
+        self.max_topics_per_event = max;
+        self
+    }
+
+    /// Bytes per topic or pattern. Default: 256.
+    #[must_use]
+    pub fn max_pattern_len(mut self, max: usize) -> Self {
+        self.max_pattern_len = max;
+        self
+    }
+
+    /// Bytes of an encoded event. Default: 64 KiB.
+    #[must_use]
+    pub fn max_event_bytes(mut self, max: usize) -> Self {
+        self.max_event_bytes = max;
+        self
+    }
+
+    /// Metadata pairs per connection (and group pairs per event). Default: 32.
+    #[must_use]
+    pub fn max_metadata_pairs(mut self, max: usize) -> Self {
+        self.max_metadata_pairs = max;
+        self
+    }
+
+    /// Total bytes of a connection's metadata keys and values. Default: 4 KiB.
+    #[must_use]
+    pub fn max_metadata_bytes(mut self, max: usize) -> Self {
+        self.max_metadata_bytes = max;
+        self
+    }
+
+    /// Bytes of an event id (publisher-given or `Last-Event-ID`). Default: 256.
+    #[must_use]
+    pub fn max_id_len(mut self, max: usize) -> Self {
+        self.max_id_len = max;
+        self
+    }
+
+    /// Most bytes a connection hands to the socket in one write; queued frames
+    /// are packed together up to this size. Default: 64 KiB.
+    #[must_use]
+    pub fn max_write_bytes(mut self, max: usize) -> Self {
+        self.max_write_bytes = max;
+        self
+    }
+
+    /// Async hook run for every subscriber: may change topics and metadata,
+    /// or reject. A panic in it rejects that subscriber only.
+    #[must_use]
+    pub fn on_connect<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Connecting) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Connecting, Rejection>> + Send + 'static,
+    {
+        self.on_connect = Some(Arc::new(move |connecting| hook(connecting).boxed()));
+        self
+    }
+
+    /// Called after a connection closed.
+    #[must_use]
+    pub fn on_disconnect(mut self, hook: impl Fn(&Connection) + Send + Sync + 'static) -> Self {
+        self.on_disconnect = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called when a connection is paused (browser tab hidden).
+    #[must_use]
+    pub fn on_pause(mut self, hook: impl Fn(&Connection) + Send + Sync + 'static) -> Self {
+        self.on_pause = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called when a connection is resumed.
+    #[must_use]
+    pub fn on_resume(mut self, hook: impl Fn(&Connection) + Send + Sync + 'static) -> Self {
+        self.on_resume = Some(Arc::new(hook));
+        self
+    }
+
+    /// Enables `Last-Event-ID` replay from this store. Default: none.
+    #[must_use]
+    pub fn replayer(mut self, replayer: Arc<dyn Replayer>) -> Self {
+        self.replayer = Some(replayer);
+        self
+    }
+
+    /// Longest a subscriber waits for its replay before getting `resync`. Default: 5 s.
+    #[must_use]
+    pub fn replay_timeout(mut self, timeout: Duration) -> Self {
+        self.replay_timeout = timeout;
+        self
+    }
+
+    /// The configured flush interval.
+    pub fn flush_interval_value(&self) -> Duration {
+        self.flush_interval
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("flush_interval", self.flush_interval),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("retry", self.retry),
+            ("turn_away_retry", self.turn_away_retry),
+            ("write_timeout", self.write_timeout),
+            ("replay_timeout", self.replay_timeout),
+        ];
+        for (name, value) in positive {
+            if value < Duration::from_millis(1) {
+                return Err(ConfigError::TooShort { name });
+            }
+        }
+        if self.max_lifetime == Some(Duration::ZERO) {
+            return Err(ConfigError::TooShort {
+                name: "max_lifetime",
+            });
+        }
+        let counts = [
+            ("send_buffer_size", self.send_buffer_size),
+            ("max_connections", self.max_connections),
+            ("max_topics_per_connection", self.max_topics_per_connection),
+            ("max_topics_per_event", self.max_topics_per_event),
+            ("max_pattern_len", self.max_pattern_len),
+            ("max_event_bytes", self.max_event_bytes),
+            ("max_metadata_pairs", self.max_metadata_pairs),
+            ("max_metadata_bytes", self.max_metadata_bytes),
+            ("max_id_len", self.max_id_len),
+            ("max_write_bytes", self.max_write_bytes),
+        ];
+        for (name, value) in counts {
+            if value == 0 {
+                return Err(ConfigError::Zero { name });
+            }
+        }
+        for (name, value) in [
+            ("lifetime_jitter", self.lifetime_jitter),
+            ("retry_jitter", self.retry_jitter),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ConfigError::Fraction { name });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn run_on_connect(
+        &self,
+        connecting: Connecting,
+    ) -> Result<Connecting, Rejection> {
+        let Some(hook) = &self.on_connect else {
+            return Ok(connecting);
+        };
+        match AssertUnwindSafe(hook(connecting)).catch_unwind().await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::error!("on_connect hook panicked; subscriber rejected");
+                Err(Rejection::Forbidden("subscription refused".into()))
+            }
+        }
+    }
+}
+
+/// Runs a connection hook, containing a panic to that call.
+pub(crate) fn call_hook(hook: Option<&OnConnection>, name: &str, connection: &Connection) {
+    if let Some(hook) = hook {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| hook(connection))).is_err() {
+            tracing::error!(hook = name, connection = %connection.id(), "connection hook panicked");
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("flush_interval", &self.flush_interval)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("send_buffer_size", &self.send_buffer_size)
+            .field("retry", &self.retry)
+            .field("write_timeout", &self.write_timeout)
+            .field("overflow", &self.overflow)
+            .field("max_connections", &self.max_connections)
+            .field("replay", &self.replayer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An invalid [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A duration that must be at least 1 ms is shorter.
+    #[error("{name} must be at least 1 ms")]
+    TooShort {
+        /// The setting.
+        name: &'static str,
+    },
+    /// A count or size that must be positive is zero.
+    #[error("{name} must be greater than zero")]
+    Zero {
+        /// The setting.
+        name: &'static str,
+    },
+    /// A fraction outside `0.0..=1.0`.
+    #[error("{name} must be between 0 and 1")]
+    Fraction {
+        /// The setting.
+        name: &'static str,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seeds_and_valid() {
+        let config = Config::new();
+        assert_eq!(config.flush_interval, Duration::from_secs(2));
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(config.max_lifetime, Some(Duration::from_secs(1800)));
+        assert_eq!(config.send_buffer_size, 256);
+        assert_eq!(config.retry, Duration::from_millis(3000));
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        assert_eq!(
+            Config::new().retry(Duration::ZERO).validate(),
+            Err(ConfigError::TooShort { name: "retry" })
+        );
+        assert_eq!(
+            Config::new().send_buffer_size(0).validate(),
+            Err(ConfigError::Zero {
+                name: "send_buffer_size"
+            })
+        );
+        assert_eq!(
+            Config::new().retry_jitter(1.5).validate(),
+            Err(ConfigError::Fraction {
+                name: "retry_jitter"
+            })
+        );
+        assert!(Config::new()
+            .max_lifetime(Some(Duration::ZERO))
+            .validate()
+            .is_err());
+        assert!(Config::new().max_lifetime(None).validate().is_ok());
+    }
+}

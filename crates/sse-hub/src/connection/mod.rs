@@ -1,0 +1,351 @@
+//! One subscriber: its queue, lanes, timers, and the handle the hub keeps.
+//!
+//! A connection is two halves sharing one state:
+//!
+//! * the hub side ([`Connection`]), which publishers push frames into — a push
+//!   never waits: it locks the connection's queue for a few instructions,
+//!   applies the overflow policy when full, and wakes the stream only when
+//!   the stream is parked;
+//! * the client side ([`EventStream`]), the outgoing byte stream. The stream
+//!   *is* the connection's driver: it owns the flush, heartbeat, lifetime and
+//!   drain timers as one re-armed sleep, so an idle connection costs no task
+//!   and no periodic tick, and it packs everything queued into one chunk per
+//!   write.
+//!
+//! ## Lanes and timing
+//!
+//! Instant events are taken as soon as the stream is polled. Batched and
+//! coalesced events wait for the connection's flush deadline, whose distance
+//! follows the saturation bands in `throttle`. While paused, only instant
+//! events flow; on resume held events are flushed at once, preceded by a
+//! `resync` event if any were lost while paused.
+//!
+//! ## Closing
+//!
+//! A connection closes when its client goes away (the stream is dropped), at
+//! its (jittered) max lifetime, when the overflow policy is
+//! [`Overflow::Disconnect`](crate::Overflow::Disconnect) and its queue is full,
+//! when queued data is not taken within the write timeout, or during drain.
+
+mod frame;
+mod lanes;
+mod stream;
+mod throttle;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::time::Instant;
+
+pub(crate) use frame::{Frame, SharedFrame};
+pub(crate) use lanes::{Lanes, Push};
+pub use stream::EventStream;
+
+use crate::event::Metadata;
+use crate::topic::Pattern;
+
+/// A connection's unguessable id: 128 random bits, as 32 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u128);
+
+impl ConnectionId {
+    pub(crate) fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// Parses the 32-hex-digit form. Anything else is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 32 {
+            return None;
+        }
+        u128::from_str_radix(text, 16).ok().map(Self)
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnectionId({self})")
+    }
+}
+
+impl Serialize for ConnectionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Why a connection was closed by the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Its queue was full under [`Overflow::Disconnect`](crate::Overflow::Disconnect).
+    Overflow,
+    /// Queued data was not taken within the write timeout.
+    WriteTimeout,
+    /// Its max lifetime (or credential expiry) was reached.
+    Lifetime,
+    /// The hub drained.
+    Drain,
+}
+
+/// A connection's counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) delivered: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) expired: AtomicU64,
+}
+
+/// Mutable state shared by the hub side and the stream.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) lanes: Lanes,
+    /// Set while the stream is parked; a push takes it and wakes the stream.
+    pub(crate) waker: Option<Waker>,
+    pub(crate) close: Option<CloseReason>,
+    /// During drain: flush everything, then close at this instant.
+    pub(crate) close_at: Option<Instant>,
+    /// Flush held lanes at the next poll regardless of the deadline.
+    pub(crate) force_flush: bool,
+    /// Since when the stream owes a poll: set when it hands data to the
+    /// writer or is woken, cleared when it parks. A stream that owes a poll
+    /// longer than the write timeout has a client that stopped reading.
+    pub(crate) waiting_since: Option<Instant>,
+}
+
+/// The part of a connection both halves and the registry share.
+pub(crate) struct Shared {
+    pub(crate) id: ConnectionId,
+    pub(crate) key: u64,
+    pub(crate) metadata: Metadata,
+    pub(crate) topics: Mutex<Vec<Pattern>>,
+    /// Patterns the client may subscribe to (`None`: any).
+    pub(crate) allowed: Option<Vec<Pattern>>,
+    pub(crate) state: Mutex<State>,
+    pub(crate) counters: Counters,
+    pub(crate) connected_at: SystemTime,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("id", &self.id)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Outcome of offering a frame to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    Queued,
+    /// Queue full: the frame was not queued.
+    Full,
+    /// Dropped while paused; the client will get `resync`.
+    HeldOverflow,
+    /// The connection is closing; nothing was queued.
+    Closed,
+    /// The connection has not taken data within the write timeout and was closed.
+    TimedOut,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        key: u64,
+        metadata: Metadata,
+        topics: Vec<Pattern>,
+        allowed: Option<Vec<Pattern>>,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            id: ConnectionId::random(),
+            key,
+            metadata,
+            topics: Mutex::new(topics),
+            allowed,
+            state: Mutex::new(State {
+                lanes: Lanes::new(capacity),
+                waker: None,
+                close: None,
+                close_at: None,
+                force_flush: false,
+                waiting_since: None,
+            }),
+            counters: Counters::default(),
+            connected_at: SystemTime::now(),
+        }
+    }
+
+    /// Queues `frame`; never blocks beyond the connection's own lock.
+    pub(crate) fn offer(&self, frame: &SharedFrame, now: Instant, write_timeout: Duration) -> Offer {
+        let waker;
+        {
+            let mut state = self.state.lock();
+            if state.close.is_some() || state.close_at.is_some() {
+                return Offer::Closed;
+            }
+            if let Some(since) = state.waiting_since {
+                if now.saturating_duration_since(since) > write_timeout {
+                    state.close = Some(CloseReason::WriteTimeout);
+                    waker = state.waker.take();
+                    drop(state);
+                    wake(waker);
+                    return Offer::TimedOut;
+                }
+            }
+            let had_held = state.lanes.has_held();
+            match state.lanes.push(frame.clone()) {
+                Push::Full => return Offer::Full,
+                Push::HeldOverflow => return Offer::HeldOverflow,
+                Push::Replaced => return Offer::Queued,
+                Push::Queued => {}
+            }
+            let ready = frame.priority == crate::Priority::Instant
+                || (!had_held && !state.lanes.is_paused());
+            if !ready {
+                return Offer::Queued;
+            }
+            waker = state.waker.take();
+            if waker.is_some() {
+                // The stream was parked: from now on it owes us a poll.
+                state.waiting_since = Some(now);
+            }
+        }
+        wake(waker);
+        Offer::Queued
+    }
+
+    /// Marks the connection closed and wakes its stream so it ends.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        let waker = {
+            let mut state = self.state.lock();
+            state.close.get_or_insert(reason);
+            state.waker.take()
+        };
+        wake(waker);
+    }
+
+    /// Drain: append `frame`, flush everything held, close at `at`.
+    pub(crate) fn drain(&self, frame: SharedFrame, at: Instant) {
+        let waker = {
+            let mut state = self.state.lock();
+            state.lanes.push_control(frame);
+            state.force_flush = true;
+            state.close_at = Some(at);
+            state.waker.take()
+        };
+        wake(waker);
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// A handle on a subscribed connection: what hooks and stats see.
+#[derive(Clone)]
+pub struct Connection(pub(crate) Arc<Shared>);
+
+impl Connection {
+    /// The connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.0.id
+    }
+
+    /// The topic patterns it is subscribed to.
+    pub fn topics(&self) -> Vec<String> {
+        self.0
+            .topics
+            .lock()
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect()
+    }
+
+    /// Its metadata (set by `on_connect`).
+    pub fn metadata(&self) -> &Metadata {
+        &self.0.metadata
+    }
+
+    /// Whether it is paused.
+    pub fn is_paused(&self) -> bool {
+        self.0.state.lock().lanes.is_paused()
+    }
+
+    /// A snapshot of its counters and queue.
+    pub fn stats(&self) -> ConnectionStats {
+        let (queued, capacity, paused) = {
+            let state = self.0.state.lock();
+            (
+                state.lanes.len(),
+                state.lanes.capacity(),
+                state.lanes.is_paused(),
+            )
+        };
+        ConnectionStats {
+            id: self.id(),
+            topics: self.topics(),
+            metadata: self.0.metadata.clone(),
+            paused,
+            queued,
+            saturation: queued as f64 / capacity as f64,
+            delivered: self.0.counters.delivered.load(Ordering::Relaxed),
+            dropped: self.0.counters.dropped.load(Ordering::Relaxed),
+            expired: self.0.counters.expired.load(Ordering::Relaxed),
+            connected_at_unix_ms: self
+                .0
+                .connected_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.0.id)
+            .field("metadata", &self.0.metadata)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-connection detail in [`Stats`](crate::Stats).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Connection id.
+    pub id: ConnectionId,
+    /// Subscribed patterns.
+    pub topics: Vec<String>,
+    /// Metadata.
+    pub metadata: Metadata,
+    /// Paused (tab hidden).
+    pub paused: bool,
+    /// Events queued, all lanes.
+    pub queued: usize,
+    /// `queued / send buffer size`.
+    pub saturation: f64,
+    /// Events written to the stream.
+    pub delivered: u64,
+    /// Events dropped for this connection.
+    pub dropped: u64,
+    /// Events expired (TTL) before delivery.
+    pub expired: u64,
+    /// When it connected, Unix milliseconds.
+    pub connected_at_unix_ms: u64,
+}

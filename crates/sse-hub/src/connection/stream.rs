@@ -1,0 +1,271 @@
+//! The outgoing byte stream of one connection, which also drives it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use tokio::time::{Instant, Sleep};
+
+use super::{throttle, CloseReason, SharedFrame, Shared};
+use crate::hub::HubInner;
+
+
+/// The SSE body of one connection: `Bytes` chunks ready to write to the
+/// socket, in order. Polling it drives the connection (flushes, heartbeats,
+/// lifetime, drain); dropping it unsubscribes the connection.
+///
+/// Any HTTP server can write it; with the `axum` feature it is an
+/// `http_body::Body` too.
+///
+/// # Cancel safety
+///
+/// Dropping the stream at any point is the normal way a connection ends:
+/// it is removed from the hub and `on_disconnect` runs.
+pub struct EventStream {
+    preamble: Option<Bytes>,
+    live: Option<Live>,
+}
+
+struct Live {
+    shared: Arc<Shared>,
+    hub: Arc<HubInner>,
+    /// Frames taken from the lanes but not yet written (over the write size).
+    pending: VecDeque<SharedFrame>,
+    sleep: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+    interval: Duration,
+    next_flush: Option<Instant>,
+    last_write: Instant,
+    lifetime_end: Option<Instant>,
+}
+
+impl EventStream {
+    /// A registered connection's stream, starting with `preamble`.
+    pub(crate) fn live(
+        hub: Arc<HubInner>,
+        shared: Arc<Shared>,
+        preamble: Bytes,
+        lifetime_end: Option<Instant>,
+    ) -> Self {
+        let now = Instant::now();
+        let interval = throttle::flush_interval(hub.config.flush_interval, 0.0);
+        Self {
+            preamble: Some(preamble),
+            live: Some(Live {
+                shared,
+                hub,
+                pending: VecDeque::new(),
+                sleep: Box::pin(tokio::time::sleep_until(now)),
+                armed: None,
+                interval,
+                next_flush: None,
+                last_write: now,
+                lifetime_end,
+            }),
+        }
+    }
+
+    /// A stream that writes `body` and ends, for subscribers turned away.
+    pub(crate) fn once(body: Bytes) -> Self {
+        Self {
+            preamble: Some(body),
+            live: None,
+        }
+    }
+
+    pub(crate) fn set_preamble(&mut self, preamble: Bytes) {
+        self.preamble = Some(preamble);
+    }
+
+    /// Whether this stream only turns the subscriber away (draining hub or
+    /// connection cap): it writes a jittered `retry:` and a `server-shutdown`
+    /// or `overloaded` event, then ends. Serve it with status 200: an
+    /// EventSource gives up for good on any other status.
+    pub fn is_turned_away(&self) -> bool {
+        self.live.is_none()
+    }
+
+    /// The id of the connection, unless this stream turns a subscriber away.
+    pub fn connection_id(&self) -> Option<crate::ConnectionId> {
+        self.live.as_ref().map(|live| live.shared.id)
+    }
+}
+
+impl fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventStream")
+            .field("connection", &self.connection_id())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Step {
+    Write(Bytes),
+    End,
+    Park(Instant),
+}
+
+impl Live {
+    fn step(&mut self, now: Instant) -> Step {
+        let hub = self.hub.clone();
+        let config = &hub.config;
+        let mut state = self.shared.state.lock();
+        if state.close.is_some() {
+            return Step::End;
+        }
+        if self.pending.is_empty() {
+            let mut taken = Vec::new();
+            state.lanes.take_instant(&mut taken);
+            let flush_due = state.force_flush
+                || (!state.lanes.is_paused()
+                    && state.lanes.has_held()
+                    && self.next_flush.is_some_and(|at| now >= at));
+            if flush_due && state.lanes.has_held() {
+                self.interval = throttle::flush_interval(
+                    config.flush_interval,
+                    state.lanes.saturation(),
+                );
+                state.lanes.take_held(&mut taken);
+                self.next_flush = None;
+            }
+            state.force_flush = false;
+            self.pending.extend(taken);
+        }
+        if !self.pending.is_empty() {
+            state.waiting_since = Some(now);
+            drop(state);
+            if let Some(bytes) = self.pack(now) {
+                self.last_write = now;
+                return Step::Write(bytes);
+            }
+            state = self.shared.state.lock();
+        }
+        if state.lanes.has_held() && !state.lanes.is_paused() && self.next_flush.is_none() {
+            self.next_flush = Some(now + self.interval);
+        }
+        if let Some(at) = state.close_at {
+            if now >= at && state.lanes.len() == 0 {
+                state.close = Some(CloseReason::Drain);
+                return Step::End;
+            }
+        }
+        if let Some(end) = self.lifetime_end {
+            if now >= end {
+                state.close = Some(CloseReason::Lifetime);
+                return Step::End;
+            }
+        }
+        let heartbeat_at = self.last_write + config.heartbeat_interval;
+        if now >= heartbeat_at {
+            state.waiting_since = Some(now);
+            self.last_write = now;
+            return Step::Write(Bytes::from_static(crate::wire::HEARTBEAT));
+        }
+        state.waiting_since = None;
+        let mut deadline = heartbeat_at;
+        for at in [self.next_flush, self.lifetime_end, state.close_at]
+            .into_iter()
+            .flatten()
+        {
+            deadline = deadline.min(at);
+        }
+        Step::Park(deadline)
+    }
+
+    /// Packs pending frames into one chunk of at most `max_write_bytes`
+    /// (a single frame is passed through without copying). Expired frames
+    /// are counted and skipped. `None` if every pending frame had expired.
+    fn pack(&mut self, now: Instant) -> Option<Bytes> {
+        let max = self.hub.config.max_write_bytes;
+        let mut expired = 0u64;
+        let mut chosen: Vec<SharedFrame> = Vec::new();
+        let mut size = 0usize;
+        while let Some(frame) = self.pending.front() {
+            if frame.is_expired(now) {
+                expired += 1;
+                self.pending.pop_front();
+                continue;
+            }
+            if !chosen.is_empty() && size + frame.bytes.len() > max {
+                break;
+            }
+            size += frame.bytes.len();
+            if let Some(frame) = self.pending.pop_front() {
+                chosen.push(frame);
+            }
+        }
+        if expired > 0 {
+            self.shared
+                .counters
+                .expired
+                .fetch_add(expired, Ordering::Relaxed);
+            self.hub.stats.expired.fetch_add(expired, Ordering::Relaxed);
+        }
+        let events = chosen.iter().filter(|f| f.id.is_some()).count() as u64;
+        self.shared
+            .counters
+            .delivered
+            .fetch_add(events, Ordering::Relaxed);
+        self.hub.stats.delivered.fetch_add(events, Ordering::Relaxed);
+        self.hub.observe_latency(&chosen, now);
+        match chosen.len() {
+            0 => None,
+            1 => chosen.pop().map(|frame| frame.bytes.clone()),
+            _ => {
+                let mut buf = BytesMut::with_capacity(size);
+                for frame in &chosen {
+                    buf.extend_from_slice(&frame.bytes);
+                }
+                Some(buf.freeze())
+            }
+        }
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self.get_mut();
+        if let Some(preamble) = this.preamble.take() {
+            return Poll::Ready(Some(preamble));
+        }
+        let Some(live) = this.live.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            match live.step(Instant::now()) {
+                Step::Write(bytes) => return Poll::Ready(Some(bytes)),
+                Step::End => {
+                    // Dropping `Live` unregisters the connection.
+                    this.live = None;
+                    return Poll::Ready(None);
+                }
+                Step::Park(deadline) => {
+                    live.shared.state.lock().waker = Some(cx.waker().clone());
+                    if live.armed != Some(deadline) {
+                        live.sleep.as_mut().reset(deadline);
+                        live.armed = Some(deadline);
+                    }
+                    if live.sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    live.armed = None;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.hub.unregister(&self.shared);
+    }
+}

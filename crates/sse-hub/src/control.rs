@@ -1,0 +1,65 @@
+//! Control events the hub writes on its own: `connected`, `resync`,
+//! `server-shutdown`, `overloaded`.
+//!
+//! Control events carry **no `id:`** field, so a client's last event id keeps
+//! pointing at real data and a reconnect resumes from there.
+
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+
+use crate::wire;
+
+/// Type of the first event on every stream, with the connection id and topics.
+pub const CONNECTED: &str = "connected";
+/// Type of the event telling a client it missed events and must refetch state.
+pub const RESYNC: &str = "resync";
+/// Type of the event sent when the hub drains or turns a subscriber away while draining.
+pub const SERVER_SHUTDOWN: &str = "server-shutdown";
+/// Type of the event sent to a subscriber turned away at the connection cap.
+pub const OVERLOADED: &str = "overloaded";
+
+/// Why a client must resynchronise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResyncReason {
+    /// The `Last-Event-ID` is unknown or older than retention.
+    UnknownId,
+    /// More events were missed than one replay carries.
+    ReplayTruncated,
+    /// The replay store failed or timed out.
+    ReplayFailed,
+    /// Held events overflowed while the connection was paused.
+    PausedOverflow,
+}
+
+pub(crate) fn event(buf: &mut BytesMut, event_type: &str, data: &impl Serialize) {
+    // Serialising plain structs of strings and numbers cannot fail.
+    let data = serde_json::to_string(data).unwrap_or_default();
+    wire::encode_event(buf, Some(event_type), None, &data);
+}
+
+pub(crate) fn resync(reason: ResyncReason) -> Bytes {
+    #[derive(Serialize)]
+    struct Resync {
+        reason: ResyncReason,
+    }
+    let mut buf = BytesMut::new();
+    event(&mut buf, RESYNC, &Resync { reason });
+    buf.freeze()
+}
+
+/// `retry:` then a control event: what a subscriber being sent away gets, so
+/// that its EventSource reconnects later instead of giving up (it would on
+/// any non-200 status).
+pub(crate) fn goodbye(event_type: &str, reason: &str, retry_ms: u64) -> Bytes {
+    #[derive(Serialize)]
+    struct Goodbye<'a> {
+        reason: &'a str,
+        retry_ms: u64,
+    }
+    let mut buf = BytesMut::new();
+    wire::encode_retry(&mut buf, retry_ms);
+    event(&mut buf, event_type, &Goodbye { reason, retry_ms });
+    buf.freeze()
+}

@@ -1,0 +1,239 @@
+//! Counters and the [`Stats`] snapshot.
+//!
+//! Counters are plain atomics updated on the delivery path; a snapshot walks
+//! the registry once (it is an operator call, not a per-event cost).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::Hub;
+use crate::connection::{Connection, ConnectionStats};
+
+/// Distinct event types counted by name; the rest are counted as `_other`,
+/// so a publisher inventing types cannot grow memory or metric cardinality.
+const MAX_TYPES: usize = 256;
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) published: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) dropped_full: AtomicU64,
+    pub(crate) dropped_paused: AtomicU64,
+    pub(crate) disconnected_overflow: AtomicU64,
+    pub(crate) write_timeouts: AtomicU64,
+    pub(crate) connects: AtomicU64,
+    pub(crate) disconnects: AtomicU64,
+    pub(crate) turned_away: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) replay_requests: AtomicU64,
+    pub(crate) replay_hits: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) gaps: AtomicU64,
+    by_type: Mutex<HashMap<String, u64>>,
+    pub(crate) latency: LatencyHistogram,
+}
+
+impl Counters {
+    pub(crate) fn count_type(&self, event_type: Option<&str>) {
+        let name = event_type.unwrap_or("message");
+        let mut by_type = self.by_type.lock();
+        if let Some(count) = by_type.get_mut(name) {
+            *count += 1;
+        } else if by_type.len() < MAX_TYPES {
+            by_type.insert(name.to_owned(), 1);
+        } else {
+            *by_type.entry("_other".to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// Upper bounds (µs) of the publish-to-write latency buckets.
+pub const LATENCY_BUCKETS_US: [u64; 16] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 10_000_000,
+];
+
+/// Publish-to-write latency: time from `publish` to the event being handed
+/// to the connection's writer, in fixed buckets (lock-free).
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub(crate) fn record(&self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let slot = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&bound| us <= bound)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// `(upper bound µs or None for +Inf, count in that bucket)`, and the sum in µs.
+    pub fn snapshot(&self) -> (Vec<(Option<u64>, u64)>, u64) {
+        let buckets = self
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, count)| {
+                (
+                    LATENCY_BUCKETS_US.get(i).copied(),
+                    count.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        (buckets, self.sum_us.load(Ordering::Relaxed))
+    }
+}
+
+/// A snapshot of the hub.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Open connections.
+    pub connections: usize,
+    /// Paused connections.
+    pub paused: usize,
+    /// Whether the hub is draining.
+    pub draining: bool,
+    /// Connections per subscribed pattern.
+    pub by_topic: BTreeMap<String, usize>,
+    /// Events published.
+    pub published: u64,
+    /// Events written to connections (replayed ones included).
+    pub delivered: u64,
+    /// Events dropped, by reason.
+    pub dropped: Dropped,
+    /// Events not delivered because their TTL had passed.
+    pub expired: u64,
+    /// Events published, by type (at most 256 names, then `_other`).
+    pub by_type: BTreeMap<String, u64>,
+    /// Mean queue saturation over connections (0..1).
+    pub queue_saturation_avg: f64,
+    /// Highest queue saturation of any connection.
+    pub queue_saturation_max: f64,
+    /// Connections accepted since start.
+    pub connects: u64,
+    /// Connections closed since start.
+    pub disconnects: u64,
+    /// Subscribers turned away (draining or at the cap).
+    pub turned_away: u64,
+    /// Subscribers rejected by `on_connect` or invalid input.
+    pub rejected: u64,
+    /// Replay figures.
+    pub replay: ReplayStats,
+    /// Per-connection detail, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_details: Option<Vec<ConnectionStats>>,
+}
+
+/// Drops by reason.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[non_exhaustive]
+pub struct Dropped {
+    /// Queue full, event dropped (`Overflow::DropNewest`).
+    pub queue_full: u64,
+    /// Held while paused and did not fit (the client got `resync`).
+    pub paused_overflow: u64,
+    /// Connections closed because their queue was full (`Overflow::Disconnect`).
+    pub overflow_disconnects: u64,
+    /// Connections closed because they did not take data in time.
+    pub write_timeouts: u64,
+}
+
+/// Replay figures.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[non_exhaustive]
+pub struct ReplayStats {
+    /// Reconnects that asked for replay.
+    pub requests: u64,
+    /// Of those, how many found their id.
+    pub hits: u64,
+    /// Events sent by replay.
+    pub events: u64,
+    /// `resync` events sent (unknown id, truncated or failed replay, paused overflow).
+    pub gaps: u64,
+}
+
+impl Hub {
+    /// A snapshot of the hub; `with_connections` adds per-connection detail.
+    pub fn stats(&self, with_connections: bool) -> Stats {
+        let inner = &self.inner;
+        let c = &inner.stats;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let connections: Vec<Connection> = inner
+            .registry
+            .read()
+            .conns
+            .values()
+            .cloned()
+            .map(Connection)
+            .collect();
+        let mut by_topic = BTreeMap::new();
+        let mut saturation_sum = 0.0;
+        let mut saturation_max: f64 = 0.0;
+        let mut details = Vec::new();
+        for connection in &connections {
+            let detail = connection.stats();
+            for topic in &detail.topics {
+                *by_topic.entry(topic.clone()).or_default() += 1;
+            }
+            saturation_sum += detail.saturation;
+            saturation_max = saturation_max.max(detail.saturation);
+            if with_connections {
+                details.push(detail);
+            }
+        }
+        Stats {
+            connections: connections.len(),
+            paused: inner.paused.load(Ordering::Relaxed),
+            draining: self.is_draining(),
+            by_topic,
+            published: load(&c.published),
+            delivered: load(&c.delivered),
+            dropped: Dropped {
+                queue_full: load(&c.dropped_full),
+                paused_overflow: load(&c.dropped_paused),
+                overflow_disconnects: load(&c.disconnected_overflow),
+                write_timeouts: load(&c.write_timeouts),
+            },
+            expired: load(&c.expired),
+            by_type: c
+                .by_type
+                .lock()
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            queue_saturation_avg: if connections.is_empty() {
+                0.0
+            } else {
+                saturation_sum / connections.len() as f64
+            },
+            queue_saturation_max: saturation_max,
+            connects: load(&c.connects),
+            disconnects: load(&c.disconnects),
+            turned_away: load(&c.turned_away),
+            rejected: load(&c.rejected),
+            replay: ReplayStats {
+                requests: load(&c.replay_requests),
+                hits: load(&c.replay_hits),
+                events: load(&c.replayed),
+                gaps: load(&c.gaps),
+            },
+            connection_details: with_connections.then_some(details),
+        }
+    }
+
+    /// The publish-to-write latency histogram.
+    pub fn latency(&self) -> &LatencyHistogram {
+        &self.inner.stats.latency
+    }
+}
