@@ -22,7 +22,7 @@
 //!
 //! let listener = sse_hub::axum::DeadlineListener::bind("127.0.0.1:8080", hub.config()).await?;
 //! let drain = hub.clone();
-//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//! axum::serve(listener, app.into_make_service_with_connect_info::<sse_hub::axum::PeerAddr>())
 //!     .with_graceful_shutdown(async move {
 //!         let _ = tokio::signal::ctrl_c().await;
 //!         drain.shutdown(std::time::Duration::from_secs(10)).await;
@@ -89,7 +89,13 @@ pub async fn subscribe(hub: &Hub, request: Request) -> Response {
     connecting.peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
+        .map(|info| info.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<PeerAddr>>()
+                .map(|info| info.0 .0)
+        });
     connecting.request = Some(Arc::new(parts));
     match hub.subscribe(connecting).await {
         Ok(stream) => sse_response(stream),
@@ -390,6 +396,19 @@ impl axum::serve::Listener for DeadlineListener {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.inner.local_addr()
+    }
+}
+
+/// The peer address of a connection accepted by [`DeadlineListener`]: use
+/// `into_make_service_with_connect_info::<PeerAddr>()` so `on_connect` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, DeadlineListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, DeadlineListener>) -> Self {
+        Self(*stream.remote_addr())
     }
 }
 

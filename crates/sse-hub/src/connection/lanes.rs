@@ -150,6 +150,14 @@ impl Lanes {
         self.arrivals = 0;
     }
 
+    /// Moves held frames to the end of the instant lane (drain: everything
+    /// goes out now, in the order a flush would send it).
+    pub(crate) fn release_held(&mut self) {
+        let mut held = Vec::new();
+        self.take_held(&mut held);
+        self.instant.extend(held);
+    }
+
     /// Removes queued frames whose id is in `ids` (already sent by replay).
     pub(crate) fn remove_ids(&mut self, ids: &std::collections::HashSet<Arc<str>>) {
         let keep = |frame: &SharedFrame| frame.id.as_ref().is_none_or(|id| !ids.contains(id));

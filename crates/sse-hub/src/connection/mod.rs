@@ -241,8 +241,9 @@ impl Shared {
     pub(crate) fn drain(&self, frame: SharedFrame, at: Instant) {
         let waker = {
             let mut state = self.state.lock();
+            // Held events go out before the goodbye, paused or not.
+            state.lanes.release_held();
             state.lanes.push_control(frame);
-            state.force_flush = true;
             state.close_at = Some(at);
             state.waker.take()
         };

@@ -235,6 +235,9 @@ impl Stream for EventStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let this = self.get_mut();
         if let Some(preamble) = this.preamble.take() {
+            if let Some(live) = &this.live {
+                live.shared.state.lock().waiting_since = Some(Instant::now());
+            }
             return Poll::Ready(Some(preamble));
         }
         let Some(live) = this.live.as_mut() else {

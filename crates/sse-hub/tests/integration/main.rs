@@ -1,0 +1,9 @@
+//! Behaviour of the hub through its public API and, for the axum
+//! integration, through real sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+
+mod common;
+mod drain;
+mod http;
+mod lanes;
+mod lifecycle;
