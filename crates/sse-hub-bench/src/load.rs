@@ -72,7 +72,7 @@ impl Default for LoadConfig {
             server_pid: None,
             settle_ms: 2000,
             timeout_s: 60.0,
-            connect_concurrency: 200,
+            connect_concurrency: 128,
             ready_wait_ms: 200,
         }
     }
