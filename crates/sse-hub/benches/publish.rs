@@ -6,7 +6,7 @@
 //! (so queues never fill and the drop path is never measured).
 //!
 //! `cargo bench -p sse-hub --bench publish`
-#![allow(missing_docs)] // criterion_group! generates undocumented functions
+#![allow(missing_docs, clippy::unwrap_used)] // criterion macros; a bench may panic on setup failure
 
 use std::time::Duration;
 

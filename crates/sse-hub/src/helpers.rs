@@ -214,11 +214,10 @@ impl Hub {
         total: u64,
         hint: Option<Hint>,
     ) -> Result<Receipt, PublishError> {
-        let pct = if total == 0 {
-            0
-        } else {
-            (current.saturating_mul(100) / total).min(100)
-        };
+        let pct = current
+            .saturating_mul(100)
+            .checked_div(total)
+            .map_or(0, |pct| pct.min(100));
         let mut data = Hint::new();
         data.insert("resource_id".into(), resource_id.into());
         data.insert("current".into(), current.into());

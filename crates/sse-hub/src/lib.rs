@@ -67,6 +67,8 @@
 //! * [`replay`]: replay semantics and stores.
 //! * [`wire`]: the encoding and why it is injection-proof.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod connect;
 pub mod connection;

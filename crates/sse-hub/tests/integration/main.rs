@@ -4,6 +4,7 @@
 
 mod common;
 mod drain;
+mod helpers;
 mod http;
 mod lanes;
 mod lifecycle;
