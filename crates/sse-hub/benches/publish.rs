@@ -16,7 +16,10 @@ use sse_hub::{Config, Connecting, Event, EventStream, Hub};
 
 const SUBSCRIBERS: usize = 100;
 
-fn setup(rt: &tokio::runtime::Runtime, unrelated: usize) -> (Hub, Vec<EventStream>, Vec<EventStream>) {
+fn setup(
+    rt: &tokio::runtime::Runtime,
+    unrelated: usize,
+) -> (Hub, Vec<EventStream>, Vec<EventStream>) {
     let hub = Hub::new(Config::new().max_connections(unrelated + SUBSCRIBERS + 1)).unwrap();
     rt.block_on(async {
         let mut targets = Vec::with_capacity(SUBSCRIBERS);
@@ -61,17 +64,21 @@ fn publish_with_unrelated(c: &mut Criterion) {
     group.sample_size(40);
     for unrelated in [0usize, 10_000, 100_000] {
         let (hub, mut targets, others) = setup(&rt, unrelated);
-        group.bench_with_input(BenchmarkId::new("unrelated", unrelated), &unrelated, |b, _| {
-            b.iter(|| {
-                let receipt = hub
-                    .publish(Event::new("tick").data("{\"n\":1}").topic("bench.target"))
-                    .unwrap();
-                assert_eq!(receipt.recipients, SUBSCRIBERS);
-                for stream in &mut targets {
-                    let _ = stream.next().now_or_never();
-                }
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("unrelated", unrelated),
+            &unrelated,
+            |b, _| {
+                b.iter(|| {
+                    let receipt = hub
+                        .publish(Event::new("tick").data("{\"n\":1}").topic("bench.target"))
+                        .unwrap();
+                    assert_eq!(receipt.recipients, SUBSCRIBERS);
+                    for stream in &mut targets {
+                        let _ = stream.next().now_or_never();
+                    }
+                });
+            },
+        );
         drop(others);
     }
     group.finish();

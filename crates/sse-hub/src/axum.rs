@@ -306,7 +306,9 @@ pub struct SseMiddleware<S, P> {
 
 impl<S, P> std::fmt::Debug for SseMiddleware<S, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SseMiddleware").field("hub", &self.hub).finish()
+        f.debug_struct("SseMiddleware")
+            .field("hub", &self.hub)
+            .finish()
     }
 }
 
@@ -370,7 +372,10 @@ impl DeadlineListener {
     ///
     /// The bind error.
     pub async fn bind(addr: impl ToSocketAddrs, config: &Config) -> io::Result<Self> {
-        Ok(Self::new(TcpListener::bind(addr).await?, config.write_timeout))
+        Ok(Self::new(
+            TcpListener::bind(addr).await?,
+            config.write_timeout,
+        ))
     }
 }
 

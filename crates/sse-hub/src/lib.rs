@@ -58,6 +58,7 @@
 //! | --- | --- |
 //! | `axum` (default) | [`axum`](crate::axum) handler, layer and write-deadline listener |
 //! | `redis` | Redis Streams replay store |
+//! | `prometheus` | [`metrics::HubCollector`] for a `prometheus-client` registry |
 //!
 //! ## Where to look
 //!
@@ -83,6 +84,8 @@ pub mod wire;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "prometheus")]
+pub mod metrics;
 
 #[cfg(test)]
 mod test_parser;

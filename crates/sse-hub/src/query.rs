@@ -22,15 +22,13 @@ fn decode(input: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(hi << 4 | lo);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             byte => out.push(byte),
         }
         i += 1;
@@ -53,7 +51,8 @@ mod tests {
 
     #[test]
     fn repeated_keys_and_escapes() {
-        let pairs: Vec<_> = params("topic=a.b&topic=c.%2A&x&lastEventID=1%2D2+3&bad=%zz%4").collect();
+        let pairs: Vec<_> =
+            params("topic=a.b&topic=c.%2A&x&lastEventID=1%2D2+3&bad=%zz%4").collect();
         assert_eq!(
             pairs,
             vec![

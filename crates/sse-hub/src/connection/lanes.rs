@@ -214,7 +214,10 @@ mod tests {
         lanes.push(frame(Priority::Coalesced, "a", "a1"));
         lanes.push(frame(Priority::Batched, "x", "b1"));
         lanes.push(frame(Priority::Coalesced, "b", "b-1"));
-        assert_eq!(lanes.push(frame(Priority::Coalesced, "a", "a2")), Push::Replaced);
+        assert_eq!(
+            lanes.push(frame(Priority::Coalesced, "a", "a2")),
+            Push::Replaced
+        );
         lanes.push(frame(Priority::Batched, "x", "b2"));
         let mut out = Vec::new();
         lanes.take_held(&mut out);

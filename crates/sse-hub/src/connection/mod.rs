@@ -189,7 +189,12 @@ impl Shared {
     }
 
     /// Queues `frame`; never blocks beyond the connection's own lock.
-    pub(crate) fn offer(&self, frame: &SharedFrame, now: Instant, write_timeout: Duration) -> Offer {
+    pub(crate) fn offer(
+        &self,
+        frame: &SharedFrame,
+        now: Instant,
+        write_timeout: Duration,
+    ) -> Offer {
         let waker;
         {
             let mut state = self.state.lock();

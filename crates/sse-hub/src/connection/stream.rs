@@ -13,9 +13,8 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
-use super::{throttle, CloseReason, SharedFrame, Shared};
+use super::{throttle, CloseReason, Shared, SharedFrame};
 use crate::hub::HubInner;
-
 
 /// The SSE body of one connection: `Bytes` chunks ready to write to the
 /// socket, in order. Polling it drives the connection (flushes, heartbeats,
@@ -128,10 +127,8 @@ impl Live {
                     && state.lanes.has_held()
                     && self.next_flush.is_some_and(|at| now >= at));
             if flush_due && state.lanes.has_held() {
-                self.interval = throttle::flush_interval(
-                    config.flush_interval,
-                    state.lanes.saturation(),
-                );
+                self.interval =
+                    throttle::flush_interval(config.flush_interval, state.lanes.saturation());
                 state.lanes.take_held(&mut taken);
                 self.next_flush = None;
             }
@@ -213,7 +210,10 @@ impl Live {
             .counters
             .delivered
             .fetch_add(events, Ordering::Relaxed);
-        self.hub.stats.delivered.fetch_add(events, Ordering::Relaxed);
+        self.hub
+            .stats
+            .delivered
+            .fetch_add(events, Ordering::Relaxed);
         self.hub.observe_latency(&chosen, now);
         match chosen.len() {
             0 => None,

@@ -73,7 +73,10 @@ impl Hub {
             inner.unregister(conn);
         }
         if !remaining.is_empty() {
-            tracing::warn!(forced = remaining.len(), "drain deadline reached; dropped connections that did not close");
+            tracing::warn!(
+                forced = remaining.len(),
+                "drain deadline reached; dropped connections that did not close"
+            );
         }
         ShutdownReport {
             connections: total,

@@ -38,20 +38,22 @@ mod tests {
     use super::*;
     use std::cmp::Ordering;
 
-/// Parses an id of the hub's form.
-fn parse(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-')?;
-    if ms.is_empty() || seq.is_empty() || !ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
+    /// Parses an id of the hub's form.
+    fn parse(id: &str) -> Option<(u64, u64)> {
+        let (ms, seq) = id.split_once('-')?;
+        if ms.is_empty()
+            || seq.is_empty()
+            || !ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        Some((ms.parse().ok()?, seq.parse().ok()?))
     }
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
 
-/// Orders two hub-assigned ids; `None` if either has another form.
-fn compare(a: &str, b: &str) -> Option<Ordering> {
-    Some(parse(a)?.cmp(&parse(b)?))
-}
-
+    /// Orders two hub-assigned ids; `None` if either has another form.
+    fn compare(a: &str, b: &str) -> Option<Ordering> {
+        Some(parse(a)?.cmp(&parse(b)?))
+    }
 
     #[test]
     fn ids_are_strictly_increasing() {
@@ -67,7 +69,16 @@ fn compare(a: &str, b: &str) -> Option<Ordering> {
     #[test]
     fn parse_rejects_other_forms() {
         assert_eq!(parse("12-3"), Some((12, 3)));
-        for bad in ["", "-", "1-", "-1", "a-1", "1-2-3", "+1-2", "99999999999999999999999-1"] {
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "a-1",
+            "1-2-3",
+            "+1-2",
+            "99999999999999999999999-1",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }

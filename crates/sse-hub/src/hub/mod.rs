@@ -214,7 +214,9 @@ pub(crate) fn jittered(base: Duration, fraction: f64) -> Duration {
 }
 
 pub(crate) fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 impl fmt::Debug for Hub {
@@ -225,4 +227,3 @@ impl fmt::Debug for Hub {
             .finish_non_exhaustive()
     }
 }
-

@@ -57,10 +57,7 @@ impl Hub {
     /// # Errors
     ///
     /// `(index, error)` of the first invalid event.
-    pub fn publish_all(
-        &self,
-        events: Vec<Event>,
-    ) -> Result<Vec<Receipt>, (usize, PublishError)> {
+    pub fn publish_all(&self, events: Vec<Event>) -> Result<Vec<Receipt>, (usize, PublishError)> {
         self.check_open().map_err(|err| (0, err))?;
         let mut prepared = Vec::with_capacity(events.len());
         let mut batch_ids = std::collections::HashSet::new();
@@ -103,8 +100,8 @@ impl Hub {
                     max: config.max_pattern_len,
                 });
             }
-            let topic = Topic::new(topic)
-                .map_err(|source| PublishError::InvalidTopic { index, source })?;
+            let topic =
+                Topic::new(topic).map_err(|source| PublishError::InvalidTopic { index, source })?;
             topics.push(topic);
         }
         if event.group.len() > config.max_metadata_pairs {

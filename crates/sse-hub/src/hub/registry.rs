@@ -170,7 +170,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn conn(key: u64, patterns: &[&str], meta: &[(&str, &str)]) -> Arc<Shared> {
-        let patterns = patterns.iter().filter_map(|p| Pattern::new(p).ok()).collect();
+        let patterns = patterns
+            .iter()
+            .filter_map(|p| Pattern::new(p).ok())
+            .collect();
         let metadata = meta
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

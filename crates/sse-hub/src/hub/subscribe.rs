@@ -66,7 +66,9 @@ impl Hub {
             let mut registry = self.inner.registry.write();
             if registry.len() >= config.max_connections || self.is_draining() {
                 drop(registry);
-                return Ok(self.turn_away().unwrap_or_else(|| self.goodbye_overloaded()));
+                return Ok(self
+                    .turn_away()
+                    .unwrap_or_else(|| self.goodbye_overloaded()));
             }
             let key = registry.next_key();
             let shared = Arc::new(Shared::new(
@@ -82,11 +84,18 @@ impl Hub {
         self.inner.stats.connects.fetch_add(1, Ordering::Relaxed);
         let lifetime_end = self.lifetime_end(connecting.expires_at);
         // The stream exists from here on, so dropping this future unregisters.
-        let mut stream =
-            EventStream::live(self.inner.clone(), shared.clone(), Bytes::new(), lifetime_end);
+        let mut stream = EventStream::live(
+            self.inner.clone(),
+            shared.clone(),
+            Bytes::new(),
+            lifetime_end,
+        );
 
         let mut preamble = BytesMut::new();
-        wire::encode_retry(&mut preamble, millis(jittered(config.retry, config.retry_jitter)));
+        wire::encode_retry(
+            &mut preamble,
+            millis(jittered(config.retry, config.retry_jitter)),
+        );
         if let Some(last_id) = &connecting.last_event_id {
             self.replay(&shared, last_id, &mut preamble).await;
         }
@@ -225,7 +234,11 @@ impl Hub {
         Ok((topics, allowed))
     }
 
-    fn parse_pattern(&self, text: &str, allowed: Option<&[Pattern]>) -> Result<Pattern, TopicsError> {
+    fn parse_pattern(
+        &self,
+        text: &str,
+        allowed: Option<&[Pattern]>,
+    ) -> Result<Pattern, TopicsError> {
         let max = self.inner.config.max_pattern_len;
         if text.len() > max {
             return Err(TopicsError::TooLong { max });
@@ -248,11 +261,8 @@ impl Hub {
             let cut = rand::random::<f64>() * config.lifetime_jitter;
             now + lifetime.mul_f64(1.0 - cut)
         });
-        let by_credential = expires_at.map(|at| {
-            now + at
-                .duration_since(SystemTime::now())
-                .unwrap_or_default()
-        });
+        let by_credential =
+            expires_at.map(|at| now + at.duration_since(SystemTime::now()).unwrap_or_default());
         match (by_lifetime, by_credential) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -316,7 +326,10 @@ impl Hub {
 /// Whether a stored event would have reached this connection live. Events
 /// whose stored fields no longer validate are skipped.
 fn visible(event: &StoredEvent, patterns: &[Pattern], metadata: &Metadata) -> bool {
-    if event.event_type.as_deref().is_some_and(|t| wire::validate_field(t).is_err())
+    if event
+        .event_type
+        .as_deref()
+        .is_some_and(|t| wire::validate_field(t).is_err())
         || wire::validate_field(&event.id).is_err()
     {
         return false;

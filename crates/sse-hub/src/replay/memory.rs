@@ -100,7 +100,11 @@ impl Replayer for MemoryReplayer {
         ring.index.contains_key(id)
     }
 
-    fn after<'a>(&'a self, id: &'a str, limit: usize) -> BoxFuture<'a, Result<Replay, ReplayError>> {
+    fn after<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Replay, ReplayError>> {
         let mut ring = self.inner.lock();
         ring.expire(Instant::now(), self.max_age);
         let replay = match ring.index.get(id) {

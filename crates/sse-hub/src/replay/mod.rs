@@ -126,5 +126,6 @@ pub trait Replayer: Send + Sync + fmt::Debug + 'static {
 
     /// Events after `id`, oldest first, at most `limit`. Must see every
     /// `append` that returned before this call (see the module docs).
-    fn after<'a>(&'a self, id: &'a str, limit: usize) -> BoxFuture<'a, Result<Replay, ReplayError>>;
+    fn after<'a>(&'a self, id: &'a str, limit: usize)
+        -> BoxFuture<'a, Result<Replay, ReplayError>>;
 }

@@ -48,8 +48,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn pattern() -> impl Strategy<Value = Option<Pattern>> {
-        proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("*"), Just(">")], 1..4)
-            .prop_map(|tokens| Pattern::new(&tokens.join(".")).ok())
+        proptest::collection::vec(
+            prop_oneof![Just("a"), Just("b"), Just("*"), Just(">")],
+            1..4,
+        )
+        .prop_map(|tokens| Pattern::new(&tokens.join(".")).ok())
     }
 
     /// Every topic of up to 6 tokens over {a, b, z}: long enough to witness

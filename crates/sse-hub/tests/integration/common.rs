@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use eventsource_stream::{Event as SseEvent, Eventsource};
 use futures_util::{Stream, StreamExt};
-use sse_hub::{Config, ConnectionId, Connecting, EventStream, Hub};
+use sse_hub::{Config, Connecting, ConnectionId, EventStream, Hub};
 
 type Events = Pin<Box<dyn Stream<Item = SseEvent> + Send>>;
 
@@ -59,7 +59,11 @@ impl Client {
 
     /// Data of every event arriving within `within`.
     pub async fn data(&mut self, within: Duration) -> Vec<String> {
-        self.drain(within).await.into_iter().map(|e| e.data).collect()
+        self.drain(within)
+            .await
+            .into_iter()
+            .map(|e| e.data)
+            .collect()
     }
 }
 

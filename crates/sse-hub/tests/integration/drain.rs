@@ -15,8 +15,8 @@ fn panicking_hub() -> Hub {
 }
 
 #[tokio::test(start_paused = true)]
-async fn drain_flushes_says_goodbye_and_finishes_within_its_deadline_despite_a_panicking_callback(
-) {
+async fn drain_flushes_says_goodbye_and_finishes_within_its_deadline_despite_a_panicking_callback()
+{
     let hub = panicking_hub();
     let mut clients = Vec::new();
     for _ in 0..5 {
@@ -27,8 +27,13 @@ async fn drain_flushes_says_goodbye_and_finishes_within_its_deadline_despite_a_p
         .subscribe(Connecting::new().with_topics(["t"]))
         .await
         .unwrap();
-    hub.publish(Event::new("held").data("batched").topic("t").priority(Priority::Batched))
-        .unwrap();
+    hub.publish(
+        Event::new("held")
+            .data("batched")
+            .topic("t")
+            .priority(Priority::Batched),
+    )
+    .unwrap();
 
     let start = Instant::now();
     let deadline = Duration::from_secs(4);
@@ -41,26 +46,46 @@ async fn drain_flushes_says_goodbye_and_finishes_within_its_deadline_despite_a_p
         let events = client.drain(Duration::from_secs(10)).await;
         closes.push(start.elapsed());
         let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
-        assert_eq!(kinds, ["held", "server-shutdown"], "held events flushed first");
+        assert_eq!(
+            kinds,
+            ["held", "server-shutdown"],
+            "held events flushed first"
+        );
     }
     let report = drain.await.unwrap();
-    assert!(start.elapsed() <= deadline, "drain took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() <= deadline,
+        "drain took {:?}",
+        start.elapsed()
+    );
     assert_eq!(report.connections, 6);
-    assert_eq!(report.forced, 1, "the stuck client is dropped at the deadline");
-    assert!(closes.iter().all(|at| *at <= deadline / 2), "closes within the spread: {closes:?}");
+    assert_eq!(
+        report.forced, 1,
+        "the stuck client is dropped at the deadline"
+    );
+    assert!(
+        closes.iter().all(|at| *at <= deadline / 2),
+        "closes within the spread: {closes:?}"
+    );
     assert_eq!(hub.connection_count(), 0);
     assert!(matches!(
         hub.publish(Event::new("x").topic("t")),
         Err(PublishError::Draining)
     ));
-    assert_eq!(hub.stats(false).published, 1, "a refused publish is not counted");
+    assert_eq!(
+        hub.stats(false).published,
+        1,
+        "a refused publish is not counted"
+    );
     let mut late = hub
         .subscribe(Connecting::new().with_topics(["t"]))
         .await
         .unwrap();
     assert!(late.is_turned_away());
     let body = late.next().await.unwrap();
-    assert!(std::str::from_utf8(&body).unwrap().contains("event: server-shutdown"));
+    assert!(std::str::from_utf8(&body)
+        .unwrap()
+        .contains("event: server-shutdown"));
     drop(stuck);
 }
 

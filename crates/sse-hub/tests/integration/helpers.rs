@@ -48,7 +48,10 @@ async fn helper_payloads_match_the_seed() {
         payload(&event.data),
         json!({"resource": "orders", "action": "updated", "resource_id": "ord_2", "hint": {"fields": ["status"]}})
     );
-    assert!(other.drain(wait).await.is_empty(), "tenant helpers never leak");
+    assert!(
+        other.drain(wait).await.is_empty(),
+        "tenant helpers never leak"
+    );
 
     hub.signal_for_tenant("acme", "users").unwrap();
     hub.signal_for_tenant("acme", "users").unwrap();
@@ -60,7 +63,8 @@ async fn helper_payloads_match_the_seed() {
     let mut hint = Hint::new();
     hint.insert("pct".into(), json!(999));
     hint.insert("file".into(), json!("a.csv"));
-    hub.progress("jobs", "job_1", Some("acme"), 3, 4, Some(hint)).unwrap();
+    hub.progress("jobs", "job_1", Some("acme"), 3, 4, Some(hint))
+        .unwrap();
     let event = acme.next(wait).await.unwrap();
     assert_eq!(
         payload(&event.data),
@@ -68,12 +72,20 @@ async fn helper_payloads_match_the_seed() {
     );
     hub.progress("jobs", "job_1", None, 7, 0, None).unwrap();
     assert_eq!(payload(&acme.next(wait).await.unwrap().data)["pct"], 0);
-    assert_eq!(other.drain(wait).await.len(), 1, "no tenant given: not scoped");
+    assert_eq!(
+        other.drain(wait).await.len(),
+        1,
+        "no tenant given: not scoped"
+    );
 
-    hub.complete("jobs", "job_1", Some("acme"), false, None).unwrap();
+    hub.complete("jobs", "job_1", Some("acme"), false, None)
+        .unwrap();
     let event = acme.next(wait).await.unwrap();
     assert_eq!(event.event, "complete");
-    assert_eq!(payload(&event.data), json!({"resource_id": "job_1", "status": "failed"}));
+    assert_eq!(
+        payload(&event.data),
+        json!({"resource_id": "job_1", "status": "failed"})
+    );
 
     let specs = vec![
         DomainEventSpec {
@@ -89,9 +101,18 @@ async fn helper_payloads_match_the_seed() {
             hint: None,
         },
     ];
-    assert!(hub.batch_domain_events(Some("acme"), &[]).unwrap().is_none());
-    let receipt = hub.batch_domain_events(Some("acme"), &specs).unwrap().unwrap();
-    assert_eq!(receipt.recipients, 1, "once per connection, though on two topics");
+    assert!(hub
+        .batch_domain_events(Some("acme"), &[])
+        .unwrap()
+        .is_none());
+    let receipt = hub
+        .batch_domain_events(Some("acme"), &specs)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        receipt.recipients, 1,
+        "once per connection, though on two topics"
+    );
     let event = acme.next(wait).await.unwrap();
     assert_eq!(event.event, "batch");
     assert_eq!(
@@ -102,5 +123,8 @@ async fn helper_payloads_match_the_seed() {
     assert!(other.drain(wait).await.is_empty());
 
     hub.signal_throttled("users", 10 * MS).unwrap();
-    assert!(acme.drain(wait).await.is_empty(), "expired before the coalesced flush");
+    assert!(
+        acme.drain(wait).await.is_empty(),
+        "expired before the coalesced flush"
+    );
 }

@@ -15,7 +15,9 @@ use tokio::task::JoinHandle;
 type ServeHandle = JoinHandle<std::io::Result<()>>;
 
 async fn serve(app: Router, hub: &Hub) -> (SocketAddr, ServeHandle) {
-    let listener = DeadlineListener::bind("127.0.0.1:0", hub.config()).await.unwrap();
+    let listener = DeadlineListener::bind("127.0.0.1:0", hub.config())
+        .await
+        .unwrap();
     let addr = axum::serve::Listener::local_addr(&listener).unwrap();
     let drain = hub.clone();
     let server = tokio::spawn(async move {
@@ -64,7 +66,10 @@ async fn subscribe_publish_and_graceful_shutdown_with_open_streams() {
     hub.publish(Event::new("created").data("ord-1").topic("orders.eu"))
         .unwrap();
     let event = next(&mut stream).await;
-    assert_eq!((event.event.as_str(), event.data.as_str()), ("created", "ord-1"));
+    assert_eq!(
+        (event.event.as_str(), event.data.as_str()),
+        ("created", "ord-1")
+    );
     assert!(!event.id.is_empty());
 
     let bad = reqwest::get(format!("http://{addr}/events?topic=a..b"))
@@ -102,7 +107,9 @@ async fn last_event_id_header_wins_over_query_and_may_be_utf8() {
     let (addr, _server) = serve(app, &hub).await;
     let client = reqwest::Client::new();
     let response = client
-        .get(format!("http://{addr}/events?topic=t&lastEventID=from-query"))
+        .get(format!(
+            "http://{addr}/events?topic=t&lastEventID=from-query"
+        ))
         .header("last-event-id", "ünïcode-1".as_bytes())
         .send()
         .await
@@ -110,7 +117,9 @@ async fn last_event_id_header_wins_over_query_and_may_be_utf8() {
     assert_eq!(response.status(), 200);
     assert_eq!(seen.get().as_deref(), Some("ünïcode-1"));
     let response = client
-        .get(format!("http://{addr}/events?topic=t&lastEventID=from-query"))
+        .get(format!(
+            "http://{addr}/events?topic=t&lastEventID=from-query"
+        ))
         .send()
         .await
         .unwrap();
@@ -123,9 +132,11 @@ async fn layer_passes_requests_to_the_inner_service_when_next_says_so() {
     let hub = Hub::new(Config::new()).unwrap();
     let app = Router::new()
         .route("/events", get(|| async { "plain page" }))
-        .layer(SseLayer::new(hub.clone()).next(|req: &axum::extract::Request| {
-            req.headers().get("accept").map(|v| v.as_bytes()) != Some(b"text/event-stream")
-        }));
+        .layer(
+            SseLayer::new(hub.clone()).next(|req: &axum::extract::Request| {
+                req.headers().get("accept").map(|v| v.as_bytes()) != Some(b"text/event-stream")
+            }),
+        );
     let (addr, _server) = serve(app, &hub).await;
     let client = reqwest::Client::new();
     let plain = client
@@ -166,7 +177,10 @@ async fn a_client_that_stops_reading_is_disconnected_by_the_write_deadline() {
     let payload = "x".repeat(100 * 1024);
     let start = std::time::Instant::now();
     while hub.connection_count() > 0 {
-        assert!(start.elapsed() < Duration::from_secs(10), "stuck client not closed");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "stuck client not closed"
+        );
         let _ = hub.publish(Event::new("big").data(payload.clone()).topic("t"));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -33,7 +33,11 @@ async fn instant_is_immediate_batched_waits_for_the_flush_in_order() {
     hub.publish(ev(Priority::Instant, "k", "i1")).unwrap();
     let first = client.next(Duration::from_secs(5)).await.unwrap();
     assert_eq!(first.data, "i1");
-    assert!(start.elapsed() < 5 * MS, "instant waited {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < 5 * MS,
+        "instant waited {:?}",
+        start.elapsed()
+    );
     let held = client.data(Duration::from_secs(1)).await;
     assert_eq!(held, ["b1", "b2", "b3"]);
 }
@@ -42,7 +46,13 @@ async fn instant_is_immediate_batched_waits_for_the_flush_in_order() {
 async fn coalesced_keeps_the_last_value_per_key_in_first_seen_order() {
     let hub = hub(config());
     let mut client = Client::topics(&hub, &["t"]).await;
-    for (key, data) in [("a", "a5%"), ("b", "b1"), ("a", "a8%"), ("b", "b2"), ("a", "a9%")] {
+    for (key, data) in [
+        ("a", "a5%"),
+        ("b", "b1"),
+        ("a", "a8%"),
+        ("b", "b2"),
+        ("a", "a9%"),
+    ] {
         hub.publish(ev(Priority::Coalesced, key, data)).unwrap();
     }
     assert_eq!(client.data(Duration::from_secs(1)).await, ["a9%", "b2"]);
@@ -52,8 +62,10 @@ async fn coalesced_keeps_the_last_value_per_key_in_first_seen_order() {
 async fn progress_helper_coalesces_within_a_window() {
     let hub = hub(config());
     let mut client = Client::topics(&hub, &["imports"]).await;
-    hub.progress("imports", "imp_1", None, 5, 100, None).unwrap();
-    hub.progress("imports", "imp_1", None, 8, 100, None).unwrap();
+    hub.progress("imports", "imp_1", None, 5, 100, None)
+        .unwrap();
+    hub.progress("imports", "imp_1", None, 8, 100, None)
+        .unwrap();
     let events = client.drain(Duration::from_secs(1)).await;
     assert_eq!(events.len(), 1);
     let data: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
@@ -71,12 +83,16 @@ async fn window_after_burst(burst: usize, capacity: usize) -> Duration {
     let hub = hub(config().send_buffer_size(capacity));
     let mut client = Client::topics(&hub, &["t"]).await;
     for n in 0..burst {
-        hub.publish(ev(Priority::Batched, "k", &n.to_string())).unwrap();
+        hub.publish(ev(Priority::Batched, "k", &n.to_string()))
+            .unwrap();
     }
     assert_eq!(client.data(Duration::from_secs(1)).await.len(), burst);
     let start = Instant::now();
     hub.publish(ev(Priority::Batched, "k", "probe")).unwrap();
-    assert_eq!(client.next(Duration::from_secs(10)).await.unwrap().data, "probe");
+    assert_eq!(
+        client.next(Duration::from_secs(10)).await.unwrap().data,
+        "probe"
+    );
     start.elapsed()
 }
 
@@ -132,8 +148,16 @@ async fn pause_holds_batched_and_coalesced_but_not_instant() {
     hub.resume(client.id).unwrap();
     assert_eq!(client.data(5 * MS).await, ["b1", "20%"]);
     assert!(start.elapsed() <= 5 * MS, "resume flushes at once");
-    assert_eq!(pauses.load(Ordering::SeqCst), 1, "on_pause fires once per change");
-    assert_eq!(resumes.load(Ordering::SeqCst), 1, "on_resume fires once per change");
+    assert_eq!(
+        pauses.load(Ordering::SeqCst),
+        1,
+        "on_pause fires once per change"
+    );
+    assert_eq!(
+        resumes.load(Ordering::SeqCst),
+        1,
+        "on_resume fires once per change"
+    );
     assert_eq!(hub.stats(false).paused, 0);
 }
 
@@ -143,7 +167,8 @@ async fn overflow_while_paused_sends_resync_on_resume() {
     let mut client = Client::topics(&hub, &["t"]).await;
     hub.pause(client.id).unwrap();
     for n in 0..10 {
-        hub.publish(ev(Priority::Batched, "k", &n.to_string())).unwrap();
+        hub.publish(ev(Priority::Batched, "k", &n.to_string()))
+            .unwrap();
     }
     hub.resume(client.id).unwrap();
     let events = client.drain(Duration::from_secs(1)).await;

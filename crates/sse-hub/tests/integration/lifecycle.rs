@@ -4,10 +4,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sse_hub::{
-    Config, Connecting, Event, Overflow, Rejection, Scope, SubscribeError,
-    TopicsError,
-};
+use sse_hub::{Config, Connecting, Event, Overflow, Rejection, Scope, SubscribeError, TopicsError};
 use tokio::time::Instant;
 
 use crate::common::{events_of, hub, Client};
@@ -103,7 +100,11 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     assert_eq!(receipt.recipients, 0);
     assert_eq!(hub.stats(false).dropped.write_timeouts, 1);
     let receipt = hub.publish(instant("3")).unwrap();
-    assert_eq!((receipt.recipients, receipt.dropped), (0, 0), "closed: no longer offered");
+    assert_eq!(
+        (receipt.recipients, receipt.dropped),
+        (0, 0),
+        "closed: no longer offered"
+    );
     drop(client);
     assert_eq!(hub.connection_count(), 0);
 }
@@ -131,7 +132,11 @@ async fn over_the_connection_cap_subscribers_are_turned_away_with_200_semantics(
 #[tokio::test]
 async fn on_connect_can_set_topics_and_metadata_or_reject() {
     let hub = hub(Config::new().on_connect(|mut c: Connecting| async move {
-        match c.query_param("token").as_deref().or(c.last_event_id.as_deref()) {
+        match c
+            .query_param("token")
+            .as_deref()
+            .or(c.last_event_id.as_deref())
+        {
             Some("boom") => panic!("hook bug"),
             Some("deny") => Err(Rejection::Forbidden("not allowed".into())),
             None if c.metadata.is_empty() => Err(Rejection::Unauthorized("missing token".into())),
@@ -141,21 +146,33 @@ async fn on_connect_can_set_topics_and_metadata_or_reject() {
             }
         }
     }));
-    let err = hub.subscribe(Connecting::new().with_topics(["x"])).await.unwrap_err();
-    assert!(matches!(err, SubscribeError::Rejected(Rejection::Unauthorized(_))));
+    let err = hub
+        .subscribe(Connecting::new().with_topics(["x"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        SubscribeError::Rejected(Rejection::Unauthorized(_))
+    ));
     let err = hub
         .subscribe(Connecting::new().with_last_event_id("deny"))
         .await
         .unwrap_err();
-    assert!(matches!(err, SubscribeError::Rejected(Rejection::Forbidden(_))));
+    assert!(matches!(
+        err,
+        SubscribeError::Rejected(Rejection::Forbidden(_))
+    ));
     let err = hub
         .subscribe(Connecting::new().with_last_event_id("boom"))
         .await
         .unwrap_err();
-    assert!(matches!(err, SubscribeError::Rejected(_)), "a panicking hook rejects");
-    let mut client =
-        Client::connect(&hub, Connecting::new().with_metadata("user", "u1")).await;
-    hub.publish(Event::new("x").data("hi").topic("assigned")).unwrap();
+    assert!(
+        matches!(err, SubscribeError::Rejected(_)),
+        "a panicking hook rejects"
+    );
+    let mut client = Client::connect(&hub, Connecting::new().with_metadata("user", "u1")).await;
+    hub.publish(Event::new("x").data("hi").topic("assigned"))
+        .unwrap();
     assert_eq!(client.data(Duration::from_millis(200)).await, ["hi"]);
     assert_eq!(hub.stats(false).rejected, 3);
     assert_eq!(hub.connection_count(), 1);
@@ -163,7 +180,9 @@ async fn on_connect_can_set_topics_and_metadata_or_reject() {
 
 #[tokio::test]
 async fn invalid_subscriptions_are_refused_and_change_nothing() {
-    let hub = hub(Config::new().max_topics_per_connection(2).max_pattern_len(16));
+    let hub = hub(Config::new()
+        .max_topics_per_connection(2)
+        .max_pattern_len(16));
     for (topics, expect) in [
         (vec![], "at least one topic"),
         (vec!["a..b"], "invalid topic"),
@@ -180,17 +199,37 @@ async fn invalid_subscriptions_are_refused_and_change_nothing() {
     let mut allowed = Connecting::new().with_topics(["orders.eu", "chat.*"]);
     allowed.allowed = Some(vec!["orders.>".into()]);
     let err = hub.subscribe(allowed).await.unwrap_err();
-    assert!(matches!(err, SubscribeError::Topics(TopicsError::NotAllowed { .. })));
+    assert!(matches!(
+        err,
+        SubscribeError::Topics(TopicsError::NotAllowed { .. })
+    ));
     assert_eq!(hub.connection_count(), 0);
 }
 
 #[tokio::test]
 async fn groups_union_versus_intersect() {
     let hub = hub(Config::new());
-    let mut a = Client::connect(&hub, Connecting::new().with_topics(["orders"]).with_metadata("tenant_id", "a")).await;
-    let mut b = Client::connect(&hub, Connecting::new().with_topics(["orders"]).with_metadata("tenant_id", "b")).await;
-    let mut a_chat =
-        Client::connect(&hub, Connecting::new().with_topics(["chat"]).with_metadata("tenant_id", "a")).await;
+    let mut a = Client::connect(
+        &hub,
+        Connecting::new()
+            .with_topics(["orders"])
+            .with_metadata("tenant_id", "a"),
+    )
+    .await;
+    let mut b = Client::connect(
+        &hub,
+        Connecting::new()
+            .with_topics(["orders"])
+            .with_metadata("tenant_id", "b"),
+    )
+    .await;
+    let mut a_chat = Client::connect(
+        &hub,
+        Connecting::new()
+            .with_topics(["chat"])
+            .with_metadata("tenant_id", "a"),
+    )
+    .await;
     let scoped = |scope| {
         Event::new("created")
             .data("order-1")
@@ -201,13 +240,17 @@ async fn groups_union_versus_intersect() {
     hub.publish(scoped(Scope::Intersect)).unwrap();
     let wait = Duration::from_millis(100);
     assert_eq!(a.data(wait).await, ["order-1"]);
-    assert!(b.data(wait).await.is_empty(), "intersect never leaks to another tenant");
+    assert!(
+        b.data(wait).await.is_empty(),
+        "intersect never leaks to another tenant"
+    );
     assert!(a_chat.data(wait).await.is_empty());
     hub.publish(scoped(Scope::Union)).unwrap();
     assert_eq!(a.data(wait).await, ["order-1"]);
     assert_eq!(b.data(wait).await, ["order-1"], "union: topic subscribers");
     assert_eq!(a_chat.data(wait).await, ["order-1"], "union: group members");
-    hub.invalidate_for_tenant("a", "orders", "ord_1", "updated").unwrap();
+    hub.invalidate_for_tenant("a", "orders", "ord_1", "updated")
+        .unwrap();
     assert_eq!(a.drain(wait).await.len(), 1);
     assert!(b.data(wait).await.is_empty(), "tenant helpers intersect");
 }
@@ -220,8 +263,10 @@ async fn topics_change_without_reconnecting() {
         .update_topics(client.id, &["b.*".into()], &["a".into()])
         .unwrap();
     assert_eq!(topics, ["b.*"]);
-    hub.publish(Event::new("x").data("on-a").topic("a")).unwrap();
-    hub.publish(Event::new("x").data("on-b").topic("b.1")).unwrap();
+    hub.publish(Event::new("x").data("on-a").topic("a"))
+        .unwrap();
+    hub.publish(Event::new("x").data("on-b").topic("b.1"))
+        .unwrap();
     assert_eq!(client.data(Duration::from_millis(100)).await, ["on-b"]);
     let err = hub
         .update_topics(client.id, &["ok".into(), "bad..x".into()], &["b.*".into()])
@@ -260,7 +305,9 @@ async fn publish_rejects_bad_input_and_publishes_nothing() {
     assert_eq!(err.0, 1);
     assert!(client.data(Duration::from_millis(100)).await.is_empty());
     assert_eq!(hub.stats(false).published, 0);
-    let wire = Event::new("a").topic("t").data("line1\rinjected: x\r\n\r\nevent: evil");
+    let wire = Event::new("a")
+        .topic("t")
+        .data("line1\rinjected: x\r\n\r\nevent: evil");
     hub.publish(wire).unwrap();
     let got = client.drain(Duration::from_millis(100)).await;
     assert_eq!(got.len(), 1, "a payload never creates an event");

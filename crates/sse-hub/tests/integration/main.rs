@@ -1,6 +1,11 @@
 //! Behaviour of the hub through its public API and, for the axum
 //! integration, through real sockets.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod common;
 mod drain;
