@@ -137,15 +137,15 @@ impl Lanes {
     }
 
     /// Moves instant frames into `out`.
-    pub(crate) fn take_instant(&mut self, out: &mut Vec<SharedFrame>) {
+    pub(crate) fn take_instant(&mut self, out: &mut impl Extend<SharedFrame>) {
         out.extend(self.instant.drain(..));
     }
 
     /// Moves held frames into `out`: batched in publish order, then coalesced
     /// in first-seen key order. Resets the arrival count.
-    pub(crate) fn take_held(&mut self, out: &mut Vec<SharedFrame>) {
+    pub(crate) fn take_held(&mut self, out: &mut impl Extend<SharedFrame>) {
         out.extend(self.batched.drain(..));
-        out.append(&mut self.coalesced);
+        out.extend(self.coalesced.drain(..));
         self.coalesced_index.clear();
         self.arrivals = 0;
     }
@@ -153,9 +153,10 @@ impl Lanes {
     /// Moves held frames to the end of the instant lane (drain: everything
     /// goes out now, in the order a flush would send it).
     pub(crate) fn release_held(&mut self) {
-        let mut held = Vec::new();
-        self.take_held(&mut held);
-        self.instant.extend(held);
+        self.instant.extend(self.batched.drain(..));
+        self.instant.extend(self.coalesced.drain(..));
+        self.coalesced_index.clear();
+        self.arrivals = 0;
     }
 
     /// Removes queued frames whose id is in `ids` (already sent by replay).

@@ -120,8 +120,7 @@ impl Live {
             return Step::End;
         }
         if self.pending.is_empty() {
-            let mut taken = Vec::new();
-            state.lanes.take_instant(&mut taken);
+            state.lanes.take_instant(&mut self.pending);
             let flush_due = state.force_flush
                 || (!state.lanes.is_paused()
                     && state.lanes.has_held()
@@ -129,11 +128,10 @@ impl Live {
             if flush_due && state.lanes.has_held() {
                 self.interval =
                     throttle::flush_interval(config.flush_interval, state.lanes.saturation());
-                state.lanes.take_held(&mut taken);
+                state.lanes.take_held(&mut self.pending);
                 self.next_flush = None;
             }
             state.force_flush = false;
-            self.pending.extend(taken);
         }
         if !self.pending.is_empty() {
             state.waiting_since = Some(now);
@@ -177,12 +175,14 @@ impl Live {
     }
 
     /// Packs pending frames into one chunk of at most `max_write_bytes`
-    /// (a single frame is passed through without copying). Expired frames
-    /// are counted and skipped. `None` if every pending frame had expired.
+    /// (a lone frame is passed through without copying). Expired frames are
+    /// counted and skipped. `None` if every pending frame had expired.
     fn pack(&mut self, now: Instant) -> Option<Bytes> {
         let max = self.hub.config.max_write_bytes;
         let mut expired = 0u64;
-        let mut chosen: Vec<SharedFrame> = Vec::new();
+        let mut events = 0u64;
+        let mut first: Option<SharedFrame> = None;
+        let mut buf: Option<BytesMut> = None;
         let mut size = 0usize;
         while let Some(frame) = self.pending.front() {
             if frame.is_expired(now) {
@@ -190,41 +190,41 @@ impl Live {
                 self.pending.pop_front();
                 continue;
             }
-            if !chosen.is_empty() && size + frame.bytes.len() > max {
+            if first.is_some() && size + frame.bytes.len() > max {
                 break;
             }
+            let Some(frame) = self.pending.pop_front() else {
+                break;
+            };
             size += frame.bytes.len();
-            if let Some(frame) = self.pending.pop_front() {
-                chosen.push(frame);
+            if frame.id.is_some() {
+                events += 1;
+                self.hub.observe_latency(&frame, now);
             }
-        }
-        if expired > 0 {
-            self.shared
-                .counters
-                .expired
-                .fetch_add(expired, Ordering::Relaxed);
-            self.hub.stats.expired.fetch_add(expired, Ordering::Relaxed);
-        }
-        let events = chosen.iter().filter(|f| f.id.is_some()).count() as u64;
-        self.shared
-            .counters
-            .delivered
-            .fetch_add(events, Ordering::Relaxed);
-        self.hub
-            .stats
-            .delivered
-            .fetch_add(events, Ordering::Relaxed);
-        self.hub.observe_latency(&chosen, now);
-        match chosen.len() {
-            0 => None,
-            1 => chosen.pop().map(|frame| frame.bytes.clone()),
-            _ => {
-                let mut buf = BytesMut::with_capacity(size);
-                for frame in &chosen {
-                    buf.extend_from_slice(&frame.bytes);
+            match (&first, &mut buf) {
+                (None, _) => first = Some(frame),
+                (Some(head), None) => {
+                    let mut joined = BytesMut::with_capacity(size.max(4096).min(max));
+                    joined.extend_from_slice(&head.bytes);
+                    joined.extend_from_slice(&frame.bytes);
+                    buf = Some(joined);
                 }
-                Some(buf.freeze())
+                (Some(_), Some(joined)) => joined.extend_from_slice(&frame.bytes),
             }
+        }
+        let counters = &self.shared.counters;
+        let stats = &self.hub.stats;
+        if expired > 0 {
+            counters.expired.fetch_add(expired, Ordering::Relaxed);
+            stats.expired.fetch_add(expired, Ordering::Relaxed);
+        }
+        if events > 0 {
+            counters.delivered.fetch_add(events, Ordering::Relaxed);
+            stats.delivered.fetch_add(events, Ordering::Relaxed);
+        }
+        match buf {
+            Some(joined) => Some(joined.freeze()),
+            None => first.map(|frame| frame.bytes.clone()),
         }
     }
 }

@@ -199,12 +199,10 @@ impl HubInner {
         }
     }
 
-    pub(crate) fn observe_latency(&self, frames: &[SharedFrame], now: Instant) {
-        for frame in frames.iter().filter(|f| f.id.is_some()) {
-            self.stats
-                .latency
-                .record(now.saturating_duration_since(frame.published_at));
-        }
+    pub(crate) fn observe_latency(&self, frame: &SharedFrame, now: Instant) {
+        self.stats
+            .latency
+            .record(now.saturating_duration_since(frame.published_at));
     }
 }
 
