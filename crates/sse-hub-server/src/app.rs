@@ -1,0 +1,218 @@
+//! Building and serving the application: the hub, the router, the drain.
+//!
+//! Tests call these too: [`build_hub`] then [`router`] then [`serve`] is
+//! exactly what the binary does, minus flags and signals.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use sse_hub::axum::{DeadlineListener, PeerAddr};
+use sse_hub::replay::MemoryReplayer;
+use sse_hub::Hub;
+use tokio::sync::watch;
+
+use crate::config::{Replay, Secret, Settings};
+use crate::error::Error;
+use crate::routes;
+
+/// Options of the HTTP API (the hub has its own [`sse_hub::Config`]).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ApiOptions {
+    /// Bearer token required on `/publish`, `/connections/*` and
+    /// `/stats?connections=true`; `None` leaves them open.
+    pub publish_token: Option<Secret>,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most events in one publish request.
+    pub max_batch: usize,
+}
+
+impl fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("publish_token", &self.publish_token.as_ref().map(|_| "***"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_batch", &self.max_batch)
+            .finish()
+    }
+}
+
+/// What every handler gets.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) hub: Hub,
+    pub(crate) api: Arc<ApiOptions>,
+}
+
+impl AppState {
+    /// `Ok` when no token is configured or `headers` carry it.
+    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), Error> {
+        let Some(token) = &self.api.publish_token else {
+            return Ok(());
+        };
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| bearer(value.as_bytes()));
+        match presented {
+            Some(presented) if token.matches(presented) => Ok(()),
+            _ => Err(Error::Unauthorized),
+        }
+    }
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let split = value.iter().position(|b| *b == b' ')?;
+    let (scheme, rest) = value.split_at(split);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let start = rest.iter().position(|b| *b != b' ')?;
+    Some(&rest[start..])
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.authorize(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(err) => axum::response::IntoResponse::into_response(err),
+    }
+}
+
+/// The hub for `settings`, from `config` (usually [`Settings::hub_config`],
+/// possibly with hooks added) plus the configured replay store.
+///
+/// # Errors
+///
+/// An invalid configuration, or a replay store that cannot be set up.
+pub async fn build_hub(settings: &Settings, config: sse_hub::Config) -> anyhow::Result<Hub> {
+    let config = match &settings.replay {
+        Replay::None => config,
+        Replay::Memory {
+            max_events,
+            max_age,
+        } => config.replayer(Arc::new(MemoryReplayer::new(*max_events, *max_age))),
+        // Further stores (Redis, ...) are built here; this function is async
+        // so that they can connect first.
+    };
+    Hub::new(config).context("invalid hub configuration")
+}
+
+/// The HTTP API over `hub`.
+///
+/// | route | what |
+/// | --- | --- |
+/// | `GET /events?topic=T` | subscribe (SSE) |
+/// | `POST /publish` | publish one event or an array (token) |
+/// | `POST /connections/{id}/pause`, `/resume`, `/topics` | manage a connection (token) |
+/// | `GET /stats[?connections=true]` | counters (per-connection detail needs the token) |
+/// | `GET /healthz`, `GET /readyz` | liveness, readiness (503 while draining) |
+/// | `GET /` | demo page |
+pub fn router(hub: Hub, options: ApiOptions) -> Router {
+    let max_body = options.max_body_bytes;
+    let state = AppState {
+        hub,
+        api: Arc::new(options),
+    };
+    let protected = Router::new()
+        .route("/publish", post(routes::publish::publish))
+        .route("/connections/{id}/pause", post(routes::connections::pause))
+        .route(
+            "/connections/{id}/resume",
+            post(routes::connections::resume),
+        )
+        .route(
+            "/connections/{id}/topics",
+            post(routes::connections::topics),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/", get(routes::demo::index))
+        .route("/events", get(routes::events::subscribe))
+        .route("/stats", get(routes::stats::stats))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .merge(protected)
+        .fallback(|| async { Error::NotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `signal` resolves, then drains `hub`
+/// within `drain_timeout` while axum's graceful shutdown stops accepting and
+/// waits for open requests. Subscribers arriving during the drain are told to
+/// come back later.
+///
+/// Returns once every connection has closed, or `grace` after the drain if
+/// some client still holds one (it would be cut by the write deadline anyway).
+///
+/// # Errors
+///
+/// The server's I/O error.
+pub async fn serve<F>(
+    listener: DeadlineListener,
+    router: Router,
+    hub: Hub,
+    drain_timeout: Duration,
+    grace: Duration,
+    signal: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (drained_tx, mut drained_rx) = watch::channel(false);
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        signal.await;
+        tracing::info!(?drain_timeout, "shutdown requested; draining");
+        let report = hub.shutdown(drain_timeout).await;
+        tracing::info!(
+            connections = report.connections,
+            forced = report.forced,
+            "drained"
+        );
+        drained_tx.send_replace(true);
+    })
+    .into_future();
+    let bound = async move {
+        if drained_rx.wait_for(|drained| *drained).await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = bound => {
+            tracing::warn!(?grace, "connections still open after the drain; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer   abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"Bearer"), None);
+        assert_eq!(bearer(b"Bearer "), None);
+    }
+}

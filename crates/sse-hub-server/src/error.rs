@@ -1,0 +1,173 @@
+//! Every error the HTTP API returns, and the one table mapping each to its
+//! status and `{"error":{"code","message"}}` body.
+//!
+//! Messages name the offending field and never echo payloads or tokens.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sse_hub::axum::ApiError;
+use sse_hub::{PublishError, TopicsError};
+
+/// An API error. Converting it into a response uses [`Error::api`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Missing or wrong bearer token.
+    #[error("a valid `Authorization: Bearer` token is required")]
+    Unauthorized,
+    /// The body is not JSON.
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The body is JSON of the wrong shape.
+    #[error("{0}")]
+    InvalidBody(String),
+    /// An event of a publish request is invalid (wrong shape or refused by the hub).
+    #[error("{}", event_message(*.index, .message))]
+    InvalidEvent {
+        /// Position in the request's array; `None` for a single event.
+        index: Option<usize>,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// An encoded event exceeds `--max-event-bytes`.
+    #[error("{}", event_message(*.index, .message))]
+    EventTooLarge {
+        /// Position in the request's array; `None` for a single event.
+        index: Option<usize>,
+        /// The hub's message.
+        message: String,
+    },
+    /// More events than `--max-batch`.
+    #[error("too many events in one request: {count} (max {max})")]
+    TooManyEvents {
+        /// Events sent.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The body exceeds `--max-body-bytes`.
+    #[error("request body is larger than {max} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// The body could not be read.
+    #[error("request body could not be read")]
+    BodyUnreadable,
+    /// The content type is not JSON.
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    /// No open connection has that id.
+    #[error("unknown connection")]
+    UnknownConnection,
+    /// A topic change was refused.
+    #[error("{0}")]
+    Topics(TopicsError),
+    /// A query parameter is invalid.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// The hub is draining.
+    #[error("server is shutting down")]
+    Draining,
+    /// No such route.
+    #[error("no such endpoint")]
+    NotFound,
+    /// The route exists with another method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+fn event_message(index: Option<usize>, message: &str) -> String {
+    match index {
+        Some(index) => format!("invalid event at index {index}: {message}"),
+        None => format!("invalid event: {message}"),
+    }
+}
+
+impl Error {
+    /// A hub publish error for the event at `index`.
+    pub fn publish(index: Option<usize>, err: &PublishError) -> Self {
+        let message = match err.field() {
+            Some(field) => format!("field `{field}`: {err}"),
+            None => err.to_string(),
+        };
+        match err {
+            PublishError::Draining => Self::Draining,
+            PublishError::TooLarge { .. } => Self::EventTooLarge { index, message },
+            _ => Self::InvalidEvent { index, message },
+        }
+    }
+
+    /// The table: status, code and message.
+    pub fn api(&self) -> ApiError {
+        let (status, code) = match self {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            Self::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
+            Self::InvalidEvent { .. } => (StatusCode::BAD_REQUEST, "invalid_event"),
+            Self::EventTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "event_too_large"),
+            Self::TooManyEvents { .. } => (StatusCode::BAD_REQUEST, "too_many_events"),
+            Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Self::BodyUnreadable => (StatusCode::BAD_REQUEST, "body_unreadable"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::UnknownConnection | Self::Topics(TopicsError::UnknownConnection(_)) => {
+                (StatusCode::NOT_FOUND, "unknown_connection")
+            }
+            Self::Topics(TopicsError::NotAllowed { .. }) => {
+                (StatusCode::FORBIDDEN, "topic_not_allowed")
+            }
+            Self::Topics(_) => (StatusCode::BAD_REQUEST, "invalid_topic"),
+            Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            Self::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        };
+        ApiError::new(status, code, self.to_string())
+    }
+}
+
+impl From<TopicsError> for Error {
+    fn from(err: TopicsError) -> Self {
+        Self::Topics(err)
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let mut response = self.api().into_response();
+        if self == Self::Unauthorized {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_errors_name_field_and_index() {
+        let err = Error::publish(Some(2), &PublishError::NoTarget);
+        let api = err.api();
+        assert_eq!(api.status, StatusCode::BAD_REQUEST);
+        assert_eq!(api.code, "invalid_event");
+        assert!(api.message.contains("index 2"), "{}", api.message);
+        assert!(api.message.contains("`topics`"), "{}", api.message);
+        let draining = Error::publish(None, &PublishError::Draining).api();
+        assert_eq!(draining.status, StatusCode::SERVICE_UNAVAILABLE);
+        let large = Error::publish(None, &PublishError::TooLarge { size: 9, max: 1 }).api();
+        assert_eq!(large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn unauthorized_challenges_bearer() {
+        let response = Error::Unauthorized.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}

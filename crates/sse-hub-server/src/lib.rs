@@ -1,0 +1,56 @@
+//! # sse-hub-server
+//!
+//! The `sse-hub` binary as a library: a ready-to-run Server-Sent Events
+//! broker over the [`sse_hub`] crate, so that tests (and embedders) build
+//! exactly what the binary runs.
+//!
+//! * [`config`]: one [`Options`](config::Options) struct read from a TOML file,
+//!   `SSE_HUB_*` variables and flags, resolved into [`Settings`](config::Settings).
+//! * [`app`]: [`build_hub`](app::build_hub), [`router`](app::router) (the HTTP
+//!   API) and [`serve`](app::serve) (serving with a graceful drain).
+//! * [`error`]: the API's error table.
+//!
+//! ## HTTP API
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /events?topic=T` | subscribe; `topic` repeatable, wildcards allowed |
+//! | `POST /publish` | publish one JSON event or an array; 202 `{"ids": [...]}` |
+//! | `POST /connections/{id}/pause`, `/resume` | hold / release batched and coalesced events |
+//! | `POST /connections/{id}/topics` | `{"add": [...], "remove": [...]}` without reconnecting |
+//! | `GET /stats[?connections=true]` | counters as JSON |
+//! | `GET /healthz`, `GET /readyz` | liveness; readiness is 503 while draining |
+//! | `GET /` | demo page |
+//!
+//! Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! ## Security
+//!
+//! With `--publish-token`, publishing, connection management and
+//! per-connection stats require `Authorization: Bearer <token>`. Without one
+//! the server only starts on a loopback address.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use sse_hub_server::{app, config::Options};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> anyhow::Result<()> {
+//! let settings = Options::load(["sse-hub", "--flush-interval-ms", "500"], std::env::vars_os())?
+//!     .resolve()?;
+//! let hub = app::build_hub(&settings, settings.hub_config()).await?;
+//! let router = app::router(hub.clone(), settings.api_options());
+//! let listener = sse_hub::axum::DeadlineListener::bind(settings.listen, hub.config()).await?;
+//! app::serve(listener, router, hub, settings.drain_timeout, settings.write_timeout, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod app;
+pub mod config;
+pub mod error;
+mod routes;

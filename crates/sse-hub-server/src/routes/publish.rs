@@ -1,0 +1,130 @@
+//! `POST /publish`: one event or an array of events.
+//!
+//! ```json
+//! {"topics": ["orders"], "type": "update", "data": {"id": 42},
+//!  "id": "optional", "priority": "instant|batched|coalesced", "coalesce_key": "k",
+//!  "ttl_ms": 5000, "group": {"tenant_id": "t1"}, "scope": "union|intersect"}
+//! ```
+//!
+//! `data` that is a JSON string is sent verbatim; any other JSON value is sent
+//! JSON-encoded; absent or `null` sends an empty data line. All events of a
+//! request are validated before any is published: a rejected request
+//! publishes nothing. Answers 202 `{"ids": [...]}`.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sse_hub::{Event, Metadata, Priority, Scope};
+
+use super::{from_value, json_body};
+use crate::app::AppState;
+use crate::error::Error;
+
+/// One event as a publisher sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishRequest {
+    #[serde(default)]
+    topics: Vec<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    data: Option<Value>,
+    id: Option<String>,
+    #[serde(default)]
+    priority: Priority,
+    coalesce_key: Option<String>,
+    ttl_ms: Option<u64>,
+    #[serde(default)]
+    group: Metadata,
+    #[serde(default)]
+    scope: Scope,
+}
+
+impl PublishRequest {
+    fn into_event(self) -> Result<Event, String> {
+        let mut event = match self.event_type {
+            Some(event_type) => Event::new(event_type),
+            None => Event::message(),
+        };
+        event = match self.data {
+            None => event,
+            Some(Value::String(text)) => event.data(text),
+            Some(value) => event.json(&value),
+        };
+        if let Some(id) = self.id {
+            event = event.id(id);
+        }
+        if let Some(key) = self.coalesce_key {
+            event = event.coalesce_key(key);
+        }
+        if let Some(ttl_ms) = self.ttl_ms {
+            if ttl_ms == 0 {
+                return Err("field `ttl_ms`: must be at least 1".to_owned());
+            }
+            event = event.ttl(Duration::from_millis(ttl_ms));
+        }
+        Ok(event
+            .topics(self.topics)
+            .group_map(self.group)
+            .scope(self.scope)
+            .priority(self.priority))
+    }
+}
+
+/// The ids of the published events, in request order.
+#[derive(Debug, Serialize)]
+pub(crate) struct Published {
+    ids: Vec<String>,
+}
+
+/// Publishes the request's events (see the module docs).
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<Published>), Error> {
+    if state.hub.is_draining() {
+        return Err(Error::Draining);
+    }
+    let body = json_body(request, state.api.max_body_bytes).await?;
+    let (items, batch) = match body {
+        Value::Array(items) => (items, true),
+        single => (vec![single], false),
+    };
+    let max = state.api.max_batch;
+    if items.len() > max {
+        return Err(Error::TooManyEvents {
+            count: items.len(),
+            max,
+        });
+    }
+    if items.is_empty() {
+        return Err(Error::InvalidBody("no events to publish".to_owned()));
+    }
+    let index = |i: usize| batch.then_some(i);
+    let events = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            from_value::<PublishRequest>(item)
+                .and_then(PublishRequest::into_event)
+                .map_err(|message| Error::InvalidEvent {
+                    index: index(i),
+                    message,
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let receipts = state
+        .hub
+        .publish_all(events)
+        .map_err(|(i, err)| Error::publish(index(i), &err))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Published {
+            ids: receipts.into_iter().map(|receipt| receipt.id).collect(),
+        }),
+    ))
+}
