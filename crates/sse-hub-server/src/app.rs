@@ -4,7 +4,7 @@
 //! exactly what the binary does, minus flags and signals.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +15,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use sse_hub::axum::{DeadlineListener, PeerAddr};
+use sse_hub::axum::DeadlineListener;
 use sse_hub::replay::MemoryReplayer;
 use sse_hub::Hub;
-use tokio::sync::watch;
 
 use crate::config::{Replay, Secret, Settings};
 use crate::error::Error;
@@ -139,6 +138,7 @@ pub fn router(hub: Hub, options: ApiOptions) -> Router {
         .route("/", get(routes::demo::index))
         .route("/events", get(routes::events::subscribe))
         .route("/stats", get(routes::stats::stats))
+        .route("/metrics", get(routes::metrics::metrics))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .merge(protected)
@@ -149,7 +149,8 @@ pub fn router(hub: Hub, options: ApiOptions) -> Router {
 }
 
 /// Serves `router` on `listener` until `signal` resolves, then drains `hub`
-/// within `drain_timeout` while axum's graceful shutdown stops accepting and
+/// within `drain_timeout` while the server keeps
+/// accepting (and turning subscribers away); then it stops accepting and
 /// waits for open requests. Subscribers arriving during the drain are told to
 /// come back later.
 ///
@@ -170,12 +171,7 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let (drained_tx, mut drained_rx) = watch::channel(false);
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<PeerAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let drain = async move {
         signal.await;
         tracing::info!(?drain_timeout, "shutdown requested; draining");
         let report = hub.shutdown(drain_timeout).await;
@@ -184,23 +180,10 @@ where
             forced = report.forced,
             "drained"
         );
-        drained_tx.send_replace(true);
-    })
-    .into_future();
-    let bound = async move {
-        if drained_rx.wait_for(|drained| *drained).await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
     };
-    tokio::select! {
-        result = server => result,
-        () = bound => {
-            tracing::warn!(?grace, "connections still open after the drain; stopping anyway");
-            Ok(())
-        }
-    }
+    // The lean HTTP/1.1 loop: an idle SSE connection carries no protocol
+    // sniffing state (see `sse_hub::axum::serve`).
+    sse_hub::axum::serve(listener, router, drain, grace).await
 }
 
 #[cfg(test)]

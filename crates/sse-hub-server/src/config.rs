@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Default `--min-write-interval-ms`.
+const DEFAULT_MIN_WRITE_INTERVAL_MS: u64 = 0;
+
 use clap::builder::Resettable;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use serde::Deserialize;
@@ -84,6 +87,12 @@ pub struct Options {
     /// A client not taking data for this long is disconnected, in ms [default: 10000]
     #[arg(long, env = "SSE_HUB_WRITE_TIMEOUT_MS", value_name = "MS")]
     pub write_timeout_ms: Option<u64>,
+
+    /// Under load, a connection writes at most once per this interval so each
+    /// write carries many events (the first event after a quiet period still
+    /// goes out at once); 0 writes every event immediately, in ms, at most 1000 [default: 0]
+    #[arg(long, env = "SSE_HUB_MIN_WRITE_INTERVAL_MS", value_name = "MS")]
+    pub min_write_interval_ms: Option<u64>,
 
     /// What to do when a connection's queue is full: drop the event for it, or
     /// disconnect it so it reconnects and replays (lossless with replay on) [default: disconnect]
@@ -255,6 +264,8 @@ pub struct Settings {
     pub retry: Duration,
     /// Write deadline.
     pub write_timeout: Duration,
+    /// Shortest time between two event writes to one connection.
+    pub min_write_interval: Duration,
     /// Full-queue policy.
     pub overflow: OverflowPolicy,
     /// Connection cap.
@@ -288,6 +299,7 @@ impl Settings {
             .send_buffer_size(self.send_buffer_size)
             .retry(self.retry)
             .write_timeout(self.write_timeout)
+            .min_write_interval(self.min_write_interval)
             .overflow(match self.overflow {
                 OverflowPolicy::Drop => sse_hub::Overflow::DropNewest,
                 OverflowPolicy::Disconnect => sse_hub::Overflow::Disconnect,
@@ -359,6 +371,14 @@ pub enum ConfigError {
     TooLong {
         /// The option.
         name: &'static str,
+    },
+    /// A millisecond option above its limit.
+    #[error("--{name} must be at most {max}")]
+    TooLongMs {
+        /// The option.
+        name: &'static str,
+        /// The limit in ms.
+        max: u64,
     },
     /// Publishing would be open to the network.
     #[error(
@@ -505,6 +525,7 @@ impl Options {
             send_buffer_size,
             retry_ms,
             write_timeout_ms,
+            min_write_interval_ms,
             overflow,
             max_connections,
             max_topics_per_connection,
@@ -597,6 +618,18 @@ impl Options {
             send_buffer_size: count("send-buffer-size", self.send_buffer_size, 256)?,
             retry: ms("retry-ms", self.retry_ms, 3000)?,
             write_timeout: ms("write-timeout-ms", self.write_timeout_ms, 10_000)?,
+            min_write_interval: match self
+                .min_write_interval_ms
+                .unwrap_or(DEFAULT_MIN_WRITE_INTERVAL_MS)
+            {
+                ms @ 0..=1000 => Duration::from_millis(ms),
+                _ => {
+                    return Err(ConfigError::TooLongMs {
+                        name: "min-write-interval-ms",
+                        max: 1000,
+                    })
+                }
+            },
             overflow: self.overflow.unwrap_or(OverflowPolicy::Disconnect),
             max_connections: count("max-connections", self.max_connections, 10_000)?,
             max_topics_per_connection: count(

@@ -75,6 +75,9 @@ pub enum Error {
     /// The route exists with another method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A server-side failure; the message is generic, details are logged.
+    #[error("{0}")]
+    Internal(String),
 }
 
 fn event_message(index: Option<usize>, message: &str) -> String {
@@ -123,6 +126,7 @@ impl Error {
             Self::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, code, self.to_string())
     }

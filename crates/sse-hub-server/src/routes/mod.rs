@@ -4,6 +4,7 @@ pub(crate) mod connections;
 pub(crate) mod demo;
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod metrics;
 pub(crate) mod publish;
 pub(crate) mod stats;
 

@@ -70,6 +70,14 @@ async fn health_stats_demo_and_unknown_routes() {
         .unwrap();
     assert_eq!(stats["connections"], 1, "{stats}");
     assert!(stats["connection_details"].is_null(), "{stats}");
+    let metrics = client.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("sse_hub_connections 1"), "{metrics}");
+    assert!(
+        metrics.contains("sse_hub_events_dropped_total{reason=\"queue_full\"} 0"),
+        "{metrics}"
+    );
     let bad_query = client
         .get(server.url("/stats?connections=maybe"))
         .send()

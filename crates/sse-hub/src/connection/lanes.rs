@@ -67,6 +67,10 @@ impl Lanes {
         self.capacity
     }
 
+    pub(crate) fn has_instant(&self) -> bool {
+        !self.instant.is_empty()
+    }
+
     pub(crate) fn has_held(&self) -> bool {
         !self.batched.is_empty() || !self.coalesced.is_empty()
     }
@@ -166,6 +170,11 @@ impl Lanes {
         self.batched.retain(keep);
         self.coalesced.retain(keep);
         self.coalesced_index.clear();
+        if self.coalesced.len() > COALESCE_SCAN_LIMIT {
+            for (i, held) in self.coalesced.iter().enumerate() {
+                self.coalesced_index.insert(held.coalesce_key.clone(), i);
+            }
+        }
     }
 
     /// Pauses; returns false if already paused.
@@ -240,6 +249,25 @@ mod tests {
         );
         assert_eq!(lanes.resume(), Some(true));
         assert_eq!(lanes.resume(), None);
+    }
+
+    #[test]
+    fn coalescing_still_replaces_after_removing_ids_with_many_keys() {
+        let mut lanes = Lanes::new(100);
+        for key in 0..12 {
+            lanes.push(frame(
+                Priority::Coalesced,
+                &format!("k{key}"),
+                &format!("v{key}"),
+            ));
+        }
+        let gone: std::collections::HashSet<Arc<str>> = [Arc::from("v0")].into_iter().collect();
+        lanes.remove_ids(&gone);
+        assert_eq!(
+            lanes.push(frame(Priority::Coalesced, "k5", "new")),
+            Push::Replaced
+        );
+        assert_eq!(lanes.len(), 11);
     }
 
     #[test]

@@ -119,6 +119,9 @@ pub(crate) struct State {
     pub(crate) close_at: Option<Instant>,
     /// Flush held lanes at the next poll regardless of the deadline.
     pub(crate) force_flush: bool,
+    /// The stream holds instant events until then (`min_write_interval`);
+    /// a push before it need not wake the stream, its timer will.
+    pub(crate) hold_until: Option<Instant>,
     /// Since when the stream owes a poll: set when it hands data to the
     /// writer or is woken, cleared when it parks. A stream that owes a poll
     /// longer than the write timeout has a client that stopped reading.
@@ -181,6 +184,7 @@ impl Shared {
                 close: None,
                 close_at: None,
                 force_flush: false,
+                hold_until: None,
                 waiting_since: None,
             }),
             counters: Counters::default(),
@@ -217,7 +221,8 @@ impl Shared {
                 Push::Replaced => return Offer::Queued,
                 Push::Queued => {}
             }
-            let ready = frame.priority == crate::Priority::Instant
+            let held_back = state.hold_until.is_some_and(|until| now < until);
+            let ready = (frame.priority == crate::Priority::Instant && !held_back)
                 || (!had_held && !state.lanes.is_paused());
             if !ready {
                 return Offer::Queued;

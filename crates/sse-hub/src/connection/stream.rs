@@ -42,6 +42,8 @@ struct Live {
     interval: Duration,
     next_flush: Option<Instant>,
     last_write: Instant,
+    /// When event data (not a heartbeat) was last handed to the writer.
+    last_event_write: Option<Instant>,
     lifetime_end: Option<Instant>,
 }
 
@@ -66,6 +68,7 @@ impl EventStream {
                 interval,
                 next_flush: None,
                 last_write: now,
+                last_event_write: None,
                 lifetime_end,
             }),
         }
@@ -113,21 +116,27 @@ enum Step {
 
 impl Live {
     fn step(&mut self, now: Instant) -> Step {
-        let hub = self.hub.clone();
-        let config = &hub.config;
+        let base_flush = self.hub.config.flush_interval;
+        let heartbeat = self.hub.config.heartbeat_interval;
         let mut state = self.shared.state.lock();
         if state.close.is_some() {
             return Step::End;
         }
-        if self.pending.is_empty() {
+        // Under load, hold writes to at most one per `min_write_interval` so
+        // each write carries every event queued meanwhile (see Config).
+        let gap_until = self
+            .last_event_write
+            .map(|at| at + self.hub.config.min_write_interval)
+            .filter(|until| now < *until && !state.force_flush && state.close_at.is_none());
+        state.hold_until = gap_until;
+        if self.pending.is_empty() && gap_until.is_none() {
             state.lanes.take_instant(&mut self.pending);
             let flush_due = state.force_flush
                 || (!state.lanes.is_paused()
                     && state.lanes.has_held()
                     && self.next_flush.is_some_and(|at| now >= at));
             if flush_due && state.lanes.has_held() {
-                self.interval =
-                    throttle::flush_interval(config.flush_interval, state.lanes.saturation());
+                self.interval = throttle::flush_interval(base_flush, state.lanes.saturation());
                 state.lanes.take_held(&mut self.pending);
                 self.next_flush = None;
             }
@@ -138,6 +147,7 @@ impl Live {
             drop(state);
             if let Some(bytes) = self.pack(now) {
                 self.last_write = now;
+                self.last_event_write = Some(now);
                 return Step::Write(bytes);
             }
             state = self.shared.state.lock();
@@ -157,7 +167,7 @@ impl Live {
                 return Step::End;
             }
         }
-        let heartbeat_at = self.last_write + config.heartbeat_interval;
+        let heartbeat_at = self.last_write + heartbeat;
         if now >= heartbeat_at {
             state.waiting_since = Some(now);
             self.last_write = now;
@@ -165,9 +175,15 @@ impl Live {
         }
         state.waiting_since = None;
         let mut deadline = heartbeat_at;
-        for at in [self.next_flush, self.lifetime_end, state.close_at]
-            .into_iter()
-            .flatten()
+        let held_instant = gap_until.filter(|_| state.lanes.has_instant());
+        for at in [
+            self.next_flush,
+            self.lifetime_end,
+            state.close_at,
+            held_instant,
+        ]
+        .into_iter()
+        .flatten()
         {
             deadline = deadline.min(at);
         }

@@ -177,16 +177,17 @@ impl Hub {
     pub(crate) fn dispatch(&self, prepared: Prepared) -> Receipt {
         let inner = &self.inner;
         let stats = &inner.stats;
-        // Stored before fan-out: see the replay/live race in `crate::replay`.
-        if let (Some(replayer), Some(stored)) = (&inner.config.replayer, prepared.stored) {
-            replayer.append(stored);
-        }
         let frame = prepared.frame;
         let mut recipients = 0;
         let mut dropped = 0;
         {
             let mut keys = Vec::new();
             let registry = inner.registry.read();
+            // Stored before fan-out and under the same read lock: see the
+            // replay/live race in `crate::replay` and `Hub::replay`.
+            if let (Some(replayer), Some(stored)) = (&inner.config.replayer, prepared.stored) {
+                replayer.append(stored);
+            }
             registry.route(&prepared.topics, &prepared.group, prepared.scope, &mut keys);
             let now = frame.published_at;
             for key in keys {

@@ -310,6 +310,12 @@ impl Hub {
                     }
                     ids.insert(Arc::from(event.id.as_str()));
                 }
+                // A publisher may have appended a replayed event and not yet
+                // offered it to this (already registered) connection: it
+                // appends and offers under one registry read lock, so taking
+                // the write lock once waits for every such publish to finish
+                // before the live queue is deduplicated.
+                drop(inner.registry.write());
                 shared.state.lock().lanes.remove_ids(&ids);
                 inner.stats.replayed.fetch_add(sent, Ordering::Relaxed);
                 inner.stats.delivered.fetch_add(sent, Ordering::Relaxed);

@@ -17,10 +17,22 @@
 //! *before* fanning it out. An event is therefore either in the replay, in
 //! the live queue, or in both; the hub removes from the live queue what the
 //! replay already carried, so each event arrives exactly once, in order.
+//! A publisher appends and fans out under one registry read lock, and the
+//! hub takes the write lock once after the replay read, before removing
+//! duplicates: an event appended (so replayed) but not yet offered to the
+//! new connection cannot slip into its live queue afterwards.
 //! That requires read-your-writes from the store: an `after` call issued
 //! after `append` returned must see that event.
+//!
+//! ## Stores
+//!
+//! * [`MemoryReplayer`]: a bounded ring in this process.
+//! * `RedisReplayer` (feature `redis`): Redis Streams, survives restarts and
+//!   is shared by nodes; see the `redis` module for layout and failures.
 
 mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::fmt;
 
@@ -28,6 +40,8 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryReplayer;
+#[cfg(feature = "redis")]
+pub use redis::{RedisReplayOptions, RedisReplayer};
 
 use crate::event::{Metadata, Scope};
 
