@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use sse_hub::axum::DeadlineListener;
-use sse_hub::replay::MemoryReplayer;
+use sse_hub::replay::{
+    MemoryReplayer, RedisReplayOptions, RedisReplayer, Replay as Replayed, ReplayError, Replayer,
+    StoredEvent,
+};
 use sse_hub::Hub;
 
 use crate::config::{Replay, Secret, Settings};
@@ -90,9 +94,15 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 /// The hub for `settings`, from `config` (usually [`Settings::hub_config`],
 /// possibly with hooks added) plus the configured replay store.
 ///
+/// With `--replay redis` it connects to Redis first. When the hub is dropped
+/// (after [`serve`] returned: the drain is over), the Redis store waits up to
+/// [`REDIS_FLUSH_TIMEOUT`] for its pending writes so that a restarted server
+/// replays every event this one accepted.
+///
 /// # Errors
 ///
-/// An invalid configuration, or a replay store that cannot be set up.
+/// An invalid configuration, or a replay store that cannot be set up (Redis
+/// unreachable: the message names the URL without credentials).
 pub async fn build_hub(settings: &Settings, config: sse_hub::Config) -> anyhow::Result<Hub> {
     let config = match &settings.replay {
         Replay::None => config,
@@ -100,10 +110,91 @@ pub async fn build_hub(settings: &Settings, config: sse_hub::Config) -> anyhow::
             max_events,
             max_age,
         } => config.replayer(Arc::new(MemoryReplayer::new(*max_events, *max_age))),
-        // Further stores (Redis, ...) are built here; this function is async
-        // so that they can connect first.
+        Replay::Redis {
+            url,
+            prefix,
+            max_events,
+            max_age,
+        } => {
+            let options = RedisReplayOptions::new()
+                .key_prefix(prefix.as_str())
+                .max_events(*max_events)
+                .max_age(*max_age);
+            let store = RedisReplayer::connect(url.expose(), options)
+                .await
+                // The driver's message could quote the URL: scrub it.
+                .map_err(|err| anyhow::anyhow!(url.scrub(&err.to_string())))
+                .with_context(|| {
+                    format!(
+                        "cannot connect the Redis replay store at {}",
+                        url.redacted()
+                    )
+                })?;
+            tracing::debug!(url = %url, prefix, "Redis replay store connected");
+            config.replayer(Arc::new(FlushOnDrop(store)))
+        }
     };
     Hub::new(config).context("invalid hub configuration")
+}
+
+/// Longest wait for the Redis replay store's pending writes on shutdown.
+pub const REDIS_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A [`RedisReplayer`] that flushes when dropped, that is when the last
+/// [`Hub`] handle goes (after the drain). Without it the process could exit
+/// while its writer thread still holds accepted events.
+#[derive(Debug)]
+struct FlushOnDrop(RedisReplayer);
+
+impl Replayer for FlushOnDrop {
+    fn append(&self, event: StoredEvent) {
+        self.0.append(event);
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.0.contains(id)
+    }
+
+    fn after<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send + 'a>> {
+        self.0.after(id, limit)
+    }
+}
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        let store = &self.0;
+        // Dropped from any context (inside or outside a runtime, even during
+        // its shutdown): wait on a thread of our own with a runtime of its own.
+        // The store's writer has its own thread, so this does not depend on
+        // the application's runtime still running.
+        let outcome = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                        .map_err(|err| ReplayError::Backend(err.to_string()))?;
+                    runtime.block_on(async {
+                        tokio::time::timeout(REDIS_FLUSH_TIMEOUT, store.flush())
+                            .await
+                            .unwrap_or_else(|_| Err(ReplayError::Backend("timed out".into())))
+                    })
+                })
+                .join()
+        });
+        match outcome {
+            Ok(Ok(())) => tracing::info!("Redis replay store flushed"),
+            Ok(Err(err)) => tracing::error!(
+                error = %err,
+                "Redis replay store not flushed on shutdown; a restarted server may resync clients"
+            ),
+            Err(_) => tracing::error!("Redis replay store flush panicked"),
+        }
+    }
 }
 
 /// The HTTP API over `hub`.

@@ -13,7 +13,9 @@
 //! listen = "0.0.0.0:8080"
 //! publish_token = "change-me"
 //! flush_interval_ms = 500
-//! replay = "memory"
+//! replay = "redis"
+//! redis_url = "redis://127.0.0.1:6379/"
+//! redis_prefix = "myapp:sse"
 //! ```
 
 use std::collections::HashMap;
@@ -26,6 +28,12 @@ use std::time::Duration;
 
 /// Default `--min-write-interval-ms`.
 const DEFAULT_MIN_WRITE_INTERVAL_MS: u64 = 0;
+
+/// Default `--redis-url`.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
+
+/// Default `--redis-prefix`.
+pub const DEFAULT_REDIS_PREFIX: &str = "sse-hub";
 
 use clap::builder::Resettable;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
@@ -127,17 +135,35 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_DRAIN_TIMEOUT_S", value_name = "S")]
     pub drain_timeout_s: Option<u64>,
 
-    /// Where events are kept for Last-Event-ID replay [default: memory]
+    /// Where events are kept for Last-Event-ID replay: none, memory (lost on
+    /// restart) or redis (survives restarts, shared by servers) [default: memory]
     #[arg(long, env = "SSE_HUB_REPLAY", value_name = "STORE")]
     pub replay: Option<ReplayMode>,
 
-    /// Events the memory replay store keeps [default: 10000]
+    /// Events the replay store keeps (redis: at least this many, trimmed
+    /// approximately) [default: 10000]
     #[arg(long, env = "SSE_HUB_REPLAY_MAX_EVENTS", value_name = "N")]
     pub replay_max_events: Option<usize>,
 
-    /// Oldest event the memory replay store keeps, in seconds [default: 3600]
+    /// Oldest event the replay store keeps, in seconds [default: 3600]
     #[arg(long, env = "SSE_HUB_REPLAY_MAX_AGE_S", value_name = "S")]
     pub replay_max_age_s: Option<u64>,
+
+    /// Redis server of --replay redis, `redis://[user:password@]host:port/db`
+    /// (also rediss://, redis+unix://); credentials are never logged
+    /// [default: redis://127.0.0.1:6379/]
+    #[arg(
+        long,
+        env = "SSE_HUB_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<RedisUrl>,
+
+    /// Key prefix of --replay redis; servers sharing a prefix (and Redis)
+    /// share their events [default: sse-hub]
+    #[arg(long, env = "SSE_HUB_REDIS_PREFIX", value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
 
     /// Log filter, `tracing` syntax (e.g. `info,sse_hub=debug`) [default: info]
     #[arg(long, env = "SSE_HUB_LOG", value_name = "FILTER")]
@@ -188,6 +214,103 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A Redis URL (`--redis-url`). It may carry a password: `Debug` and
+/// `Display` show it [redacted](RedisUrl::redacted), without credentials.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// A URL holding `url` (validated by [`Options::resolve`]).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The full URL, credentials included: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without credentials, query or fragment, for messages:
+    /// `redis://user:pw@host:6379/0?x=y` shows as `redis://host:6379/0`.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return "<invalid url>".to_owned();
+        };
+        // Everything up to the last `@` is (or may be) userinfo; a query may
+        // carry `pass=`, so it is cut too. A malformed URL can only lose
+        // more, never show a secret.
+        let rest = rest.rfind('@').map_or(rest, |at| &rest[at + 1..]);
+        let end = rest.find(['?', '#', '&', '=', ';']).unwrap_or(rest.len());
+        format!("{scheme}://{}", &rest[..end])
+    }
+
+    /// `text` (an error message, say) with every occurrence of this URL and
+    /// of its password replaced by the redacted form / `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut text = text.replace(&self.0, &self.redacted());
+        if let Some(password) = self.password().filter(|p| p.len() >= 3) {
+            text = text.replace(password, "***");
+        }
+        text
+    }
+
+    /// The password of the userinfo, if any.
+    fn password(&self) -> Option<&str> {
+        let (_, rest) = self.0.split_once("://")?;
+        let userinfo = &rest[..rest.rfind('@')?];
+        userinfo.split_once(':').map(|(_, pw)| pw)
+    }
+
+    /// Checks the scheme and that something follows it.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| ConfigError::RedisUrl {
+            url: self.redacted(),
+            message: message.to_owned(),
+        };
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return Err(invalid("expected redis://host:port/db"));
+        };
+        if !["redis", "rediss", "redis+unix", "unix"].contains(&scheme) {
+            return Err(invalid(
+                "the scheme must be redis, rediss, redis+unix or unix",
+            ));
+        }
+        if rest.is_empty() {
+            return Err(invalid("no host"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for RedisUrl {
+    fn default() -> Self {
+        Self::new(DEFAULT_REDIS_URL)
+    }
+}
+
+impl FromStr for RedisUrl {
+    // Infallible so that clap never echoes a URL (with its password) in an
+    // error: `resolve` validates it and names it redacted.
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({:?})", self.redacted())
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// `--overflow`: what happens when a connection's send queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -211,6 +334,8 @@ pub enum ReplayMode {
     None,
     /// A bounded in-process ring (lost on restart).
     Memory,
+    /// Redis Streams (survives restarts, shared by servers on one prefix).
+    Redis,
 }
 
 /// The replay store the server runs with.
@@ -222,6 +347,17 @@ pub enum Replay {
     /// In-memory ring.
     Memory {
         /// Events kept.
+        max_events: usize,
+        /// Oldest event kept.
+        max_age: Duration,
+    },
+    /// Redis Streams ([`sse_hub::replay::RedisReplayer`]).
+    Redis {
+        /// The server.
+        url: RedisUrl,
+        /// Key prefix.
+        prefix: String,
+        /// Events kept at least.
         max_events: usize,
         /// Oldest event kept.
         max_age: Duration,
@@ -238,6 +374,16 @@ impl fmt::Display for Replay {
             } => write!(
                 f,
                 "memory (max {max_events} events, {} s)",
+                max_age.as_secs()
+            ),
+            Self::Redis {
+                url,
+                prefix,
+                max_events,
+                max_age,
+            } => write!(
+                f,
+                "redis {url} prefix {prefix:?} (max {max_events} events, {} s)",
                 max_age.as_secs()
             ),
         }
@@ -392,6 +538,20 @@ pub enum ConfigError {
     /// The publish token is empty.
     #[error("--publish-token must not be empty")]
     EmptyToken,
+    /// A string option is empty.
+    #[error("--{name} must not be empty")]
+    Empty {
+        /// The option.
+        name: &'static str,
+    },
+    /// The Redis URL is not valid (shown without credentials).
+    #[error("--redis-url {url}: {message}")]
+    RedisUrl {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The log filter does not parse.
     #[error("--log: invalid filter {filter:?}: {message}")]
     Log {
@@ -537,6 +697,8 @@ impl Options {
             replay,
             replay_max_events,
             replay_max_age_s,
+            redis_url,
+            redis_prefix,
             log,
         )
     }
@@ -596,15 +758,38 @@ impl Options {
                 message: err.to_string(),
             });
         }
+        let replay_max_events = || count("replay-max-events", self.replay_max_events, 10_000);
+        let replay_max_age = || {
+            positive(
+                "replay-max-age-s",
+                secs("replay-max-age-s", self.replay_max_age_s, 3600)?,
+            )
+        };
         let replay = match self.replay.unwrap_or(ReplayMode::Memory) {
             ReplayMode::None => Replay::None,
             ReplayMode::Memory => Replay::Memory {
-                max_events: count("replay-max-events", self.replay_max_events, 10_000)?,
-                max_age: positive(
-                    "replay-max-age-s",
-                    secs("replay-max-age-s", self.replay_max_age_s, 3600)?,
-                )?,
+                max_events: replay_max_events()?,
+                max_age: replay_max_age()?,
             },
+            ReplayMode::Redis => {
+                let url = self.redis_url.clone().unwrap_or_default();
+                url.validate()?;
+                let prefix = self
+                    .redis_prefix
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
+                if prefix.is_empty() {
+                    return Err(ConfigError::Empty {
+                        name: "redis-prefix",
+                    });
+                }
+                Replay::Redis {
+                    url,
+                    prefix,
+                    max_events: replay_max_events()?,
+                    max_age: replay_max_age()?,
+                }
+            }
         };
         Ok(Settings {
             listen,
@@ -824,6 +1009,184 @@ mod tests {
                 .unwrap();
         assert_eq!(settings.max_lifetime, None);
         assert_eq!(settings.replay, Replay::None);
+    }
+
+    #[test]
+    fn replay_redis_defaults() {
+        let settings = Options::from_flags(["sse-hub", "--replay", "redis"])
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            settings.replay,
+            Replay::Redis {
+                url: RedisUrl::new("redis://127.0.0.1:6379/"),
+                prefix: "sse-hub".to_owned(),
+                max_events: 10_000,
+                max_age: Duration::from_secs(3600),
+            }
+        );
+        // The memory store is still the default, and keeps its retention.
+        let default = Options::default().resolve().unwrap();
+        assert_eq!(
+            default.replay,
+            Replay::Memory {
+                max_events: 10_000,
+                max_age: Duration::from_secs(3600),
+            }
+        );
+    }
+
+    #[test]
+    fn replay_redis_layers_and_retention() {
+        let path = temp_file(
+            "redis",
+            "replay = \"redis\"\nredis_url = \"redis://file:6379/\"\nredis_prefix = \"from-file\"\n\
+             replay_max_events = 5\n",
+        );
+        let options = Options::load(
+            [
+                "sse-hub",
+                "--config",
+                path.to_str().unwrap(),
+                "--redis-prefix",
+                "from-flag",
+                "--replay-max-age-s",
+                "60",
+            ],
+            [("SSE_HUB_REDIS_URL", "redis://env:6380/2")],
+        )
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            options.resolve().unwrap().replay,
+            Replay::Redis {
+                url: RedisUrl::new("redis://env:6380/2"),
+                prefix: "from-flag".to_owned(),
+                max_events: 5,
+                max_age: Duration::from_secs(60),
+            }
+        );
+        let memory = Options::from_flags([
+            "sse-hub",
+            "--replay",
+            "memory",
+            "--replay-max-events",
+            "7",
+            "--redis-prefix",
+            "ignored",
+        ])
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            memory.replay,
+            Replay::Memory {
+                max_events: 7,
+                max_age: Duration::from_secs(3600),
+            }
+        );
+    }
+
+    #[test]
+    fn replay_redis_invalid_values() {
+        let resolve = |args: &[&str]| {
+            Options::from_flags(["sse-hub", "--replay", "redis"].iter().chain(args))
+                .unwrap()
+                .resolve()
+        };
+        assert_eq!(
+            resolve(&["--redis-prefix", ""]),
+            Err(ConfigError::Empty {
+                name: "redis-prefix"
+            })
+        );
+        assert_eq!(
+            resolve(&["--replay-max-events", "0"]),
+            Err(ConfigError::Zero {
+                name: "replay-max-events"
+            })
+        );
+        assert_eq!(
+            resolve(&["--replay-max-age-s", "0"]),
+            Err(ConfigError::Zero {
+                name: "replay-max-age-s"
+            })
+        );
+        let bad_scheme = resolve(&["--redis-url", "http://bob:hunter2@example.com/"]);
+        let Err(err @ ConfigError::RedisUrl { .. }) = bad_scheme else {
+            panic!("{bad_scheme:?}");
+        };
+        let message = err.to_string();
+        assert!(message.contains("http://example.com/"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(matches!(
+            resolve(&["--redis-url", "127.0.0.1:6379"]),
+            Err(ConfigError::RedisUrl { .. })
+        ));
+        // The URL is only checked when it is used.
+        let unused = Options::from_flags(["sse-hub", "--redis-url", "nonsense"])
+            .unwrap()
+            .resolve();
+        assert!(unused.is_ok(), "{unused:?}");
+    }
+
+    #[test]
+    fn redis_url_never_shows_credentials() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+            ("redis://:hunter2@host:6379/0", "redis://host:6379/0"),
+            ("rediss://bob:hunter2@host/1?insecure", "rediss://host/1"),
+            ("redis://bob:hun@ter2@host/", "redis://host/"),
+            (
+                "redis+unix:///tmp/r.sock?db=1&pass=hunter2",
+                "redis+unix:///tmp/r.sock",
+            ),
+            ("no-scheme-hunter2", "<invalid url>"),
+        ] {
+            let url = RedisUrl::new(url);
+            assert_eq!(url.redacted(), shown);
+            assert_eq!(url.to_string(), shown);
+            assert!(!format!("{url:?}").contains("hunter2"), "{url:?}");
+        }
+        let url = RedisUrl::new("redis://bob:hunter2@host:6379/");
+        assert_eq!(
+            url.scrub("failed at redis://bob:hunter2@host:6379/: auth hunter2 refused"),
+            "failed at redis://host:6379/: auth *** refused"
+        );
+        let options = Options::from_env([("SSE_HUB_REDIS_URL", url.expose())]).unwrap();
+        assert_eq!(options.redis_url.as_ref(), Some(&url));
+        assert!(!format!("{options:?}").contains("hunter2"));
+        let settings = Options {
+            replay: Some(ReplayMode::Redis),
+            ..options
+        }
+        .resolve()
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert_eq!(
+            settings.replay.to_string(),
+            "redis redis://host:6379/ prefix \"sse-hub\" (max 10000 events, 3600 s)"
+        );
+    }
+
+    #[test]
+    fn help_documents_redis_options() {
+        let help = Options::from_flags(["sse-hub", "--help"])
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "--replay <STORE>",
+            "redis:",
+            "--redis-url <URL>",
+            "[default: redis://127.0.0.1:6379/]",
+            "SSE_HUB_REDIS_URL",
+            "--redis-prefix <PREFIX>",
+            "[default: sse-hub]",
+            "SSE_HUB_REDIS_PREFIX",
+        ] {
+            assert!(help.contains(needle), "help lacks {needle}: {help}");
+        }
     }
 
     #[test]

@@ -24,11 +24,26 @@
 //!
 //! Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
 //!
+//! ## Replay
+//!
+//! A client reconnecting with `Last-Event-ID` gets what it missed from the
+//! store chosen by `--replay`, or an explicit `resync` event:
+//!
+//! * `memory` (default): a ring in this process, lost on restart.
+//! * `redis`: Redis Streams at `--redis-url` under `--redis-prefix`; it
+//!   survives restarts and is shared by every server on the same prefix.
+//!   The server refuses to start if Redis is unreachable, and on shutdown
+//!   waits (briefly) for the store's pending writes after the drain.
+//! * `none`.
+//!
+//! `--replay-max-events` and `--replay-max-age-s` bound both stores.
+//!
 //! ## Security
 //!
 //! With `--publish-token`, publishing, connection management and
 //! per-connection stats require `Authorization: Bearer <token>`. Without one
-//! the server only starts on a loopback address.
+//! the server only starts on a loopback address. Credentials in
+//! `--redis-url` never appear in logs or error messages.
 //!
 //! ## Example
 //!

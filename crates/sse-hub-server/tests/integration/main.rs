@@ -9,4 +9,5 @@ mod common;
 mod connections;
 mod lifecycle;
 mod publish;
+mod replay;
 mod routing;

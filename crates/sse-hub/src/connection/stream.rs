@@ -122,19 +122,22 @@ impl Live {
         if state.close.is_some() {
             return Step::End;
         }
-        // Under load, hold writes to at most one per `min_write_interval` so
-        // each write carries every event queued meanwhile (see Config).
-        let gap_until = self
+        let flush_due = state.force_flush
+            || (!state.lanes.is_paused()
+                && state.lanes.has_held()
+                && self.next_flush.is_some_and(|at| now >= at));
+        // Under load, write at most once per `min_write_interval` so each
+        // write carries every event queued meanwhile (see Config). While
+        // holding, pushes need not wake the stream (its timer will); with
+        // nothing to write, pushes wake it and it decides then.
+        let hold = self
             .last_event_write
             .map(|at| at + self.hub.config.min_write_interval)
-            .filter(|until| now < *until && !state.force_flush && state.close_at.is_none());
-        state.hold_until = gap_until;
-        if self.pending.is_empty() && gap_until.is_none() {
+            .filter(|until| now < *until && state.close_at.is_none() && !state.force_flush)
+            .filter(|_| state.lanes.has_instant() || flush_due);
+        state.hold_until = hold;
+        if self.pending.is_empty() && hold.is_none() {
             state.lanes.take_instant(&mut self.pending);
-            let flush_due = state.force_flush
-                || (!state.lanes.is_paused()
-                    && state.lanes.has_held()
-                    && self.next_flush.is_some_and(|at| now >= at));
             if flush_due && state.lanes.has_held() {
                 self.interval = throttle::flush_interval(base_flush, state.lanes.saturation());
                 state.lanes.take_held(&mut self.pending);
@@ -145,9 +148,12 @@ impl Live {
         if !self.pending.is_empty() {
             state.waiting_since = Some(now);
             drop(state);
-            if let Some(bytes) = self.pack(now) {
+            if let Some((bytes, events)) = self.pack(now) {
                 self.last_write = now;
-                self.last_event_write = Some(now);
+                // Only a write that found a backlog (several events queued
+                // since the last one) starts a hold: at low rates every event
+                // goes out at once.
+                self.last_event_write = (events > 1).then_some(now);
                 return Step::Write(bytes);
             }
             state = self.shared.state.lock();
@@ -175,15 +181,15 @@ impl Live {
         }
         state.waiting_since = None;
         let mut deadline = heartbeat_at;
-        let held_instant = gap_until.filter(|_| state.lanes.has_instant());
-        for at in [
-            self.next_flush,
-            self.lifetime_end,
-            state.close_at,
-            held_instant,
-        ]
-        .into_iter()
-        .flatten()
+        // While holding, a flush that is already due waits for the hold.
+        let flush_at = if hold.is_some() {
+            None
+        } else {
+            self.next_flush
+        };
+        for at in [flush_at, self.lifetime_end, state.close_at, hold]
+            .into_iter()
+            .flatten()
         {
             deadline = deadline.min(at);
         }
@@ -191,9 +197,10 @@ impl Live {
     }
 
     /// Packs pending frames into one chunk of at most `max_write_bytes`
-    /// (a lone frame is passed through without copying). Expired frames are
-    /// counted and skipped. `None` if every pending frame had expired.
-    fn pack(&mut self, now: Instant) -> Option<Bytes> {
+    /// (a lone frame is passed through without copying) and says how many
+    /// events it holds. Expired frames are counted and skipped. `None` if
+    /// every pending frame had expired.
+    fn pack(&mut self, now: Instant) -> Option<(Bytes, u64)> {
         let max = self.hub.config.max_write_bytes;
         let mut expired = 0u64;
         let mut events = 0u64;
@@ -237,11 +244,13 @@ impl Live {
         if events > 0 {
             counters.delivered.fetch_add(events, Ordering::Relaxed);
             stats.delivered.fetch_add(events, Ordering::Relaxed);
+            stats.writes.fetch_add(1, Ordering::Relaxed);
         }
-        match buf {
-            Some(joined) => Some(joined.freeze()),
-            None => first.map(|frame| frame.bytes.clone()),
-        }
+        let bytes = match buf {
+            Some(joined) => joined.freeze(),
+            None => first.map(|frame| frame.bytes.clone())?,
+        };
+        Some((bytes, events))
     }
 }
 
@@ -269,7 +278,10 @@ impl Stream for EventStream {
                 }
                 Step::Park(deadline) => {
                     live.shared.state.lock().waker = Some(cx.waker().clone());
-                    if live.armed != Some(deadline) {
+                    // Re-arm only for an earlier deadline: a deadline that
+                    // moved later (the heartbeat, after every write) costs one
+                    // early wake-up instead of a timer-wheel update per write.
+                    if live.armed.is_none_or(|armed| deadline < armed) {
                         live.sleep.as_mut().reset(deadline);
                         live.armed = Some(deadline);
                     }

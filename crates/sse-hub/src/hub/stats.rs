@@ -21,6 +21,7 @@ const MAX_TYPES: usize = 256;
 pub(crate) struct Counters {
     pub(crate) published: AtomicU64,
     pub(crate) delivered: AtomicU64,
+    pub(crate) writes: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) dropped_full: AtomicU64,
     pub(crate) dropped_paused: AtomicU64,
@@ -110,6 +111,9 @@ pub struct Stats {
     pub published: u64,
     /// Events written to connections (replayed ones included).
     pub delivered: u64,
+    /// Chunks handed to connection writers; `delivered / writes` is the
+    /// average number of events per socket write.
+    pub writes: u64,
     /// Events dropped, by reason.
     pub dropped: Dropped,
     /// Events not delivered because their TTL had passed.
@@ -199,6 +203,7 @@ impl Hub {
             by_topic,
             published: load(&c.published),
             delivered: load(&c.delivered),
+            writes: load(&c.writes),
             dropped: Dropped {
                 queue_full: load(&c.dropped_full),
                 paused_overflow: load(&c.dropped_paused),
