@@ -27,7 +27,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// Default `--min-write-interval-ms`.
-const DEFAULT_MIN_WRITE_INTERVAL_MS: u64 = 0;
+const DEFAULT_MIN_WRITE_INTERVAL_MS: u64 = 20;
 
 /// Default `--redis-url`.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
@@ -98,7 +98,7 @@ pub struct Options {
 
     /// Under load, a connection writes at most once per this interval so each
     /// write carries many events (the first event after a quiet period still
-    /// goes out at once); 0 writes every event immediately, in ms, at most 1000 [default: 0]
+    /// goes out at once); 0 writes every event immediately, in ms, at most 1000 [default: 20]
     #[arg(long, env = "SSE_HUB_MIN_WRITE_INTERVAL_MS", value_name = "MS")]
     pub min_write_interval_ms: Option<u64>,
 

@@ -19,6 +19,7 @@
 //! | `POST /connections/{id}/pause`, `/resume` | hold / release batched and coalesced events |
 //! | `POST /connections/{id}/topics` | `{"add": [...], "remove": [...]}` without reconnecting |
 //! | `GET /stats[?connections=true]` | counters as JSON |
+//! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness is 503 while draining |
 //! | `GET /` | demo page |
 //!
