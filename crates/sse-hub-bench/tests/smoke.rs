@@ -1,4 +1,6 @@
-//! Smoke test: the load generator against the in-process baseline.
+//! Smoke test: the load generator against the in-process baseline and the
+//! in-process sse-hub server, so neither the generator nor the suite's
+//! assumptions about the servers can rot.
 
 use sse_hub_bench::{baseline, load};
 
@@ -113,5 +115,59 @@ fn binary_runs_load_against_baseline_binary() -> anyhow::Result<()> {
     assert_eq!(v["missing"], 0);
     assert_eq!(v["duplicated"], 0);
     assert!(v["server_cpu_us"].is_u64());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_against_sse_hub_delivers_everything() -> anyhow::Result<()> {
+    use sse_hub_server::{app, config::Options};
+
+    let settings = Options::load(
+        [
+            "sse-hub",
+            "--listen",
+            "127.0.0.1:0",
+            "--flush-interval-ms",
+            "100",
+        ],
+        std::iter::empty::<(std::ffi::OsString, std::ffi::OsString)>(),
+    )?
+    .resolve()?;
+    let hub = app::build_hub(&settings, settings.hub_config()).await?;
+    let router = app::router(hub.clone(), settings.api_options());
+    let listener = sse_hub::axum::DeadlineListener::bind(settings.listen, hub.config()).await?;
+    let port = axum::serve::Listener::local_addr(&listener)?.port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app::serve(
+        listener,
+        router,
+        hub.clone(),
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(1),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    for (priority, events) in [(None, 20), (Some("batched"), 20)] {
+        let cfg = load::LoadConfig {
+            url: format!("http://127.0.0.1:{port}"),
+            clients: 5,
+            events,
+            in_flight: 2,
+            payload: 64,
+            priority: priority.map(str::to_owned),
+            settle_ms: 1000,
+            timeout_s: 20.0,
+            ..load::LoadConfig::default()
+        };
+        let rep = load::run(&cfg).await?;
+        assert_eq!(rep.clients_connected, 5, "{}", rep.to_text());
+        assert_eq!(rep.deliveries_received, 100, "{}", rep.to_text());
+        assert_eq!(rep.missing, 0, "{}", rep.to_text());
+        assert_eq!(rep.duplicated, 0, "{}", rep.to_text());
+    }
+    let _ = stop_tx.send(());
+    server.await??;
     Ok(())
 }

@@ -56,7 +56,7 @@
 //!
 //! | feature | what it adds |
 //! | --- | --- |
-//! | `axum` (default) | [`axum`](crate::axum) handler, layer and write-deadline listener |
+//! | `axum` (default) | [`axum`] handler, layer and write-deadline listener |
 //! | `redis` | Redis Streams replay store |
 //! | `prometheus` | [`metrics::HubCollector`] for a `prometheus-client` registry |
 //!

@@ -1,5 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::CommandFactory;
+
 use super::*;
 
 const NO_ENV: [(&str, &str); 0] = [];

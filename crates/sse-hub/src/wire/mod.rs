@@ -15,13 +15,13 @@
 //! dispatches a truncated event and starts a forged one. Splitting only on LF,
 //! as is common, leaves a lone CR as an injection vector.
 //!
-//! * **Data** may contain anything. [`encode_event`] splits it on every CRLF,
+//! * **Data** may contain anything. The encoder splits it on every CRLF,
 //!   lone CR and lone LF and writes each piece as its own `data: ` line; the
 //!   client joins data lines with LF, so it receives every line intact.
-//! * **Comments** are split the same way in [`encode_comment`], and every
+//! * **Comments** are split the same way, and every
 //!   piece starts with `:`, so no part of a comment can become a field.
 //! * **Event type and id** are single lines and cannot be split. They must be
-//!   checked with [`validate_field`] where they enter the library, which
+//!   checked with the field validator where they enter the library, which
 //!   rejects CR, LF and NUL (a client silently ignores an `id` containing
 //!   NUL, so accepting one would break resumption). The encoder trusts them
 //!   and only `debug_assert!`s this.

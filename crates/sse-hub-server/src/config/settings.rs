@@ -1,0 +1,276 @@
+//! [`Settings`]: the validated configuration, from [`Options::resolve`], and
+//! its conversion to the library's [`sse_hub::Config`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{ConfigError, Options, OverflowPolicy, RedisUrl, ReplayMode, Secret};
+
+/// Default `--min-write-interval-ms`.
+const DEFAULT_MIN_WRITE_INTERVAL_MS: u64 = 20;
+
+/// Default `--redis-prefix`.
+pub const DEFAULT_REDIS_PREFIX: &str = "sse-hub";
+
+/// The longest duration any setting accepts.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// The replay store the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Replay {
+    /// No replay.
+    None,
+    /// In-memory ring.
+    Memory {
+        /// Events kept.
+        max_events: usize,
+        /// Oldest event kept.
+        max_age: Duration,
+    },
+    /// Redis Streams ([`sse_hub::replay::RedisReplayer`]).
+    Redis {
+        /// The server.
+        url: RedisUrl,
+        /// Key prefix.
+        prefix: String,
+        /// Events kept at least.
+        max_events: usize,
+        /// Oldest event kept.
+        max_age: Duration,
+    },
+}
+
+impl fmt::Display for Replay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::Memory {
+                max_events,
+                max_age,
+            } => write!(
+                f,
+                "memory (max {max_events} events, {} s)",
+                max_age.as_secs()
+            ),
+            Self::Redis {
+                url,
+                prefix,
+                max_events,
+                max_age,
+            } => write!(
+                f,
+                "redis {url} prefix {prefix:?} (max {max_events} events, {} s)",
+                max_age.as_secs()
+            ),
+        }
+    }
+}
+
+/// Validated settings, every default applied.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Token required to publish and manage connections; `None` only on loopback.
+    pub publish_token: Option<Secret>,
+    /// Base flush interval.
+    pub flush_interval: Duration,
+    /// Heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// Longest connection lifetime (`None` = unlimited).
+    pub max_lifetime: Option<Duration>,
+    /// Per-connection queue size.
+    pub send_buffer_size: usize,
+    /// Base `retry:` hint.
+    pub retry: Duration,
+    /// Write deadline.
+    pub write_timeout: Duration,
+    /// Shortest time between two event writes to one connection.
+    pub min_write_interval: Duration,
+    /// Full-queue policy.
+    pub overflow: OverflowPolicy,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// Patterns per connection.
+    pub max_topics_per_connection: usize,
+    /// Topics per event.
+    pub max_topics_per_event: usize,
+    /// Bytes per encoded event.
+    pub max_event_bytes: usize,
+    /// Bytes per request body.
+    pub max_body_bytes: usize,
+    /// Events per publish request.
+    pub max_batch: usize,
+    /// Drain window on shutdown.
+    pub drain_timeout: Duration,
+    /// Replay store.
+    pub replay: Replay,
+    /// Log filter.
+    pub log: String,
+}
+
+impl Settings {
+    /// The library configuration (without the replay store: see
+    /// [`crate::app::build_hub`]).
+    pub fn hub_config(&self) -> sse_hub::Config {
+        sse_hub::Config::new()
+            .flush_interval(self.flush_interval)
+            .heartbeat_interval(self.heartbeat_interval)
+            .max_lifetime(self.max_lifetime)
+            .send_buffer_size(self.send_buffer_size)
+            .retry(self.retry)
+            .write_timeout(self.write_timeout)
+            .min_write_interval(self.min_write_interval)
+            .overflow(match self.overflow {
+                OverflowPolicy::Drop => sse_hub::Overflow::DropNewest,
+                OverflowPolicy::Disconnect => sse_hub::Overflow::Disconnect,
+            })
+            .max_connections(self.max_connections)
+            .max_topics_per_connection(self.max_topics_per_connection)
+            .max_topics_per_event(self.max_topics_per_event)
+            .max_event_bytes(self.max_event_bytes)
+    }
+
+    /// The HTTP API's options.
+    pub fn api_options(&self) -> crate::app::ApiOptions {
+        crate::app::ApiOptions {
+            publish_token: self.publish_token.clone(),
+            max_body_bytes: self.max_body_bytes,
+            max_batch: self.max_batch,
+        }
+    }
+}
+
+impl Options {
+    /// Applies the defaults and validates.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an out-of-range value, an empty token, an invalid
+    /// log filter, or a non-loopback listen address without a publish token.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        fn positive<T: PartialEq + Default>(
+            name: &'static str,
+            value: T,
+        ) -> Result<T, ConfigError> {
+            if value == T::default() {
+                Err(ConfigError::Zero { name })
+            } else {
+                Ok(value)
+            }
+        }
+        fn bounded(name: &'static str, value: Duration) -> Result<Duration, ConfigError> {
+            if value > MAX_DURATION {
+                Err(ConfigError::TooLong { name })
+            } else {
+                Ok(value)
+            }
+        }
+        let ms = |name, value: Option<u64>, default| {
+            bounded(
+                name,
+                Duration::from_millis(positive(name, value.unwrap_or(default))?),
+            )
+        };
+        let secs = |name, value: Option<u64>, default| {
+            bounded(name, Duration::from_secs(value.unwrap_or(default)))
+        };
+        let count = |name, value: Option<usize>, default| positive(name, value.unwrap_or(default));
+
+        let listen = self
+            .listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+        if self
+            .publish_token
+            .as_ref()
+            .is_some_and(|t| t.expose().is_empty())
+        {
+            return Err(ConfigError::EmptyToken);
+        }
+        if self.publish_token.is_none() && !listen.ip().is_loopback() {
+            return Err(ConfigError::OpenPublish { listen });
+        }
+        let log = self.log.unwrap_or_else(|| "info".to_owned());
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&log) {
+            return Err(ConfigError::Log {
+                filter: log,
+                message: err.to_string(),
+            });
+        }
+        let replay_max_events = || count("replay-max-events", self.replay_max_events, 10_000);
+        let replay_max_age = || {
+            positive(
+                "replay-max-age-s",
+                secs("replay-max-age-s", self.replay_max_age_s, 3600)?,
+            )
+        };
+        let replay = match self.replay.unwrap_or(ReplayMode::Memory) {
+            ReplayMode::None => Replay::None,
+            ReplayMode::Memory => Replay::Memory {
+                max_events: replay_max_events()?,
+                max_age: replay_max_age()?,
+            },
+            ReplayMode::Redis => {
+                let url = self.redis_url.clone().unwrap_or_default();
+                url.validate()?;
+                let prefix = self
+                    .redis_prefix
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
+                if prefix.is_empty() {
+                    return Err(ConfigError::Empty {
+                        name: "redis-prefix",
+                    });
+                }
+                Replay::Redis {
+                    url,
+                    prefix,
+                    max_events: replay_max_events()?,
+                    max_age: replay_max_age()?,
+                }
+            }
+        };
+        Ok(Settings {
+            listen,
+            publish_token: self.publish_token,
+            flush_interval: ms("flush-interval-ms", self.flush_interval_ms, 2000)?,
+            heartbeat_interval: ms("heartbeat-interval-ms", self.heartbeat_interval_ms, 30_000)?,
+            max_lifetime: match secs("max-lifetime-s", self.max_lifetime_s, 1800)? {
+                Duration::ZERO => None,
+                lifetime => Some(lifetime),
+            },
+            send_buffer_size: count("send-buffer-size", self.send_buffer_size, 256)?,
+            retry: ms("retry-ms", self.retry_ms, 3000)?,
+            write_timeout: ms("write-timeout-ms", self.write_timeout_ms, 10_000)?,
+            min_write_interval: match self
+                .min_write_interval_ms
+                .unwrap_or(DEFAULT_MIN_WRITE_INTERVAL_MS)
+            {
+                ms @ 0..=1000 => Duration::from_millis(ms),
+                _ => {
+                    return Err(ConfigError::TooLongMs {
+                        name: "min-write-interval-ms",
+                        max: 1000,
+                    })
+                }
+            },
+            overflow: self.overflow.unwrap_or(OverflowPolicy::Disconnect),
+            max_connections: count("max-connections", self.max_connections, 10_000)?,
+            max_topics_per_connection: count(
+                "max-topics-per-connection",
+                self.max_topics_per_connection,
+                64,
+            )?,
+            max_topics_per_event: count("max-topics-per-event", self.max_topics_per_event, 16)?,
+            max_event_bytes: count("max-event-bytes", self.max_event_bytes, 64 * 1024)?,
+            max_body_bytes: count("max-body-bytes", self.max_body_bytes, 1024 * 1024)?,
+            max_batch: count("max-batch", self.max_batch, 1000)?,
+            drain_timeout: secs("drain-timeout-s", self.drain_timeout_s, 10)?,
+            replay,
+            log,
+        })
+    }
+}
