@@ -180,3 +180,35 @@ async fn overflow_while_paused_sends_resync_on_resume() {
     assert_eq!(stats.dropped.paused_overflow, 7);
     assert_eq!(stats.replay.gaps, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn min_write_interval_holds_writes_only_after_a_backlog() {
+    let hub = hub(config().min_write_interval(20 * MS));
+    let mut client = Client::topics(&hub, &["t"]).await;
+    // A lone event after a quiet period goes out at once.
+    let start = Instant::now();
+    hub.publish(ev(Priority::Instant, "k", "alone")).unwrap();
+    assert_eq!(
+        client.next(Duration::from_secs(1)).await.unwrap().data,
+        "alone"
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // A backlog (three events found by one write) starts a hold...
+    for data in ["a", "b", "c"] {
+        hub.publish(ev(Priority::Instant, "k", data)).unwrap();
+    }
+    assert_eq!(client.data(MS).await, ["a", "b", "c"]);
+    let burst = Instant::now();
+    hub.publish(ev(Priority::Instant, "k", "held-1")).unwrap();
+    hub.publish(ev(Priority::Instant, "k", "held-2")).unwrap();
+    // ...so the next events wait for the interval and go out together.
+    assert!(client.next(10 * MS).await.is_none());
+    let first = client.next(Duration::from_secs(1)).await.unwrap();
+    let waited = burst.elapsed();
+    assert_eq!(first.data, "held-1");
+    assert!(waited >= 19 * MS && waited <= 21 * MS, "{waited:?}");
+    assert_eq!(client.next(MS).await.unwrap().data, "held-2", "same write");
+    let stats = hub.stats(false);
+    assert_eq!(stats.delivered, 6);
+    assert_eq!(stats.writes, 3, "alone, a+b+c, held-1+held-2");
+}
