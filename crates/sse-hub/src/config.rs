@@ -264,13 +264,14 @@ impl Config {
         self
     }
 
-    /// Shortest time between two writes of events to one connection. The
-    /// first event after a quiet period is written at once; events arriving
-    /// within the interval after a write are held and written together when
-    /// it ends. Under heavy publish load this packs many events into each
-    /// write (the socket write dominates the cost of a delivery) at the price
-    /// of up to this much added latency; at low rates it changes nothing.
-    /// Zero (the default) writes every event as soon as the client's task runs.
+    /// Shortest time between two writes of events to one connection once it
+    /// falls behind. After a write that found a backlog (four or more queued
+    /// events), events arriving within the interval are held and written
+    /// together when it ends; otherwise every event is written at once. Under
+    /// heavy publish load this packs many events into each write (the socket
+    /// write dominates the cost of a delivery) at the price of up to this much
+    /// added latency; at low rates it changes nothing. Zero (the default)
+    /// never holds.
     #[must_use]
     pub fn min_write_interval(mut self, interval: Duration) -> Self {
         self.min_write_interval = interval;

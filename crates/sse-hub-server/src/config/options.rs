@@ -71,9 +71,9 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_WRITE_TIMEOUT_MS", value_name = "MS")]
     pub write_timeout_ms: Option<u64>,
 
-    /// Under load, a connection writes at most once per this interval so each
-    /// write carries many events (the first event after a quiet period still
-    /// goes out at once); 0 writes every event immediately, in ms, at most 1000 [default: 20]
+    /// Once a connection falls behind (a write finds 4+ queued events), it writes
+    /// at most once per this interval so each write carries many events; otherwise
+    /// every event goes out at once; 0 never holds, in ms, at most 1000 [default: 20]
     #[arg(long, env = "SSE_HUB_MIN_WRITE_INTERVAL_MS", value_name = "MS")]
     pub min_write_interval_ms: Option<u64>,
 

@@ -16,6 +16,12 @@ use tokio::time::{Instant, Sleep};
 use super::{throttle, CloseReason, Shared, SharedFrame};
 use crate::hub::HubInner;
 
+/// Events one write must carry before the next write is held for
+/// `min_write_interval`: a backlog that size means the connection's writes
+/// are falling behind its publishers; one or two queued events are ordinary
+/// scheduling jitter and must not add latency.
+const HOLD_AFTER_BACKLOG: u64 = 4;
+
 /// The SSE body of one connection: `Bytes` chunks ready to write to the
 /// socket, in order. Polling it drives the connection (flushes, heartbeats,
 /// lifetime, drain); dropping it unsubscribes the connection.
@@ -150,10 +156,9 @@ impl Live {
             drop(state);
             if let Some((bytes, events)) = self.pack(now) {
                 self.last_write = now;
-                // Only a write that found a backlog (several events queued
-                // since the last one) starts a hold: at low rates every event
-                // goes out at once.
-                self.last_event_write = (events > 1).then_some(now);
+                // Only a write that found a backlog starts a hold: at low
+                // rates every event goes out at once.
+                self.last_event_write = (events >= HOLD_AFTER_BACKLOG).then_some(now);
                 return Step::Write(bytes);
             }
             state = self.shared.state.lock();
