@@ -262,6 +262,7 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let hub_for_sse = hub.clone();
     let drain = async move {
         signal.await;
         tracing::info!(?drain_timeout, "shutdown requested; draining");
@@ -272,9 +273,9 @@ where
             "drained"
         );
     };
-    // The lean HTTP/1.1 loop: an idle SSE connection carries no protocol
-    // sniffing state (see `sse_hub::axum::serve`).
-    sse_hub::axum::serve(listener, router, drain, grace).await
+    // The lean HTTP/1.1 loop, with `GET /events` written straight to the
+    // socket (see `sse_hub::axum::serve_with_sse`).
+    sse_hub::axum::serve_with_sse(listener, router, hub_for_sse, "/events", drain, grace).await
 }
 
 #[cfg(test)]

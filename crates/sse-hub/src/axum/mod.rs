@@ -64,7 +64,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http::{header, HeaderValue, StatusCode};
 pub use listener::{DeadlineListener, DeadlineStream, PeerAddr};
-pub use serve::serve;
+pub use serve::{serve, serve_with_sse};
 
 use crate::{Config, ConfigError, Connecting, EventStream, Hub, SubscribeError, TopicsError};
 
@@ -73,6 +73,15 @@ use crate::{Config, ConfigError, Connecting, EventStream, Hub, SubscribeError, T
 /// Use it from your own handler when you need to run code around it.
 pub async fn subscribe(hub: &Hub, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
+    match hub.subscribe(connecting_from(parts)).await {
+        Ok(stream) => sse_response(stream),
+        Err(err) => subscribe_error(&err).into_response(),
+    }
+}
+
+/// The handshake for a subscribe request: topics from `topic` parameters,
+/// `Last-Event-ID` (header first, read as bytes; else `lastEventID`), peer.
+pub(crate) fn connecting_from(parts: http::request::Parts) -> Connecting {
     let mut connecting = Connecting::new();
     if let Some(query) = parts.uri.query() {
         for (key, value) in crate::query::params(query) {
@@ -97,10 +106,7 @@ pub async fn subscribe(hub: &Hub, request: Request) -> Response {
                 .map(|info| info.0 .0)
         });
     connecting.request = Some(Arc::new(parts));
-    match hub.subscribe(connecting).await {
-        Ok(stream) => sse_response(stream),
-        Err(err) => subscribe_error(&err).into_response(),
-    }
+    connecting
 }
 
 /// A 200 `text/event-stream` response streaming `stream`.

@@ -3,31 +3,52 @@
 //! `axum::serve` is general: it sniffs the protocol (HTTP/1 or 2) per
 //! connection and keeps that machinery in every connection's task for the
 //! connection's whole life. An SSE connection lives for minutes and mostly
-//! idles, so per-connection memory is what matters. [`serve`] runs the same
-//! axum `Router` on hyper's HTTP/1.1 connection directly, with a bounded
-//! read buffer, `TCP_NODELAY` and the write deadline of
-//! [`DeadlineListener`], and shuts down gracefully: when `signal` resolves
-//! (run [`Hub::shutdown`](crate::Hub::shutdown) in it) accepting stops, idle
-//! keep-alive connections close, and it returns once open responses end or
+//! idles, so per-connection memory and per-event overhead are what matter.
+//!
+//! [`serve`] runs an axum `Router` on hyper's HTTP/1.1 connection directly,
+//! with a bounded read buffer, `TCP_NODELAY` and the write deadline of
+//! [`DeadlineListener`]. [`serve_with_sse`] goes one step further for the
+//! subscribe route: it reads the request head itself and, for `GET <path>`,
+//! subscribes the client to the hub and writes the event stream straight to
+//! the socket (`Connection: close`, no chunked framing, one `write` per
+//! packed chunk, no HTTP state kept per connection); every other request goes
+//! to the router through hyper, unchanged.
+//!
+//! Both shut down gracefully: when `signal` resolves (run
+//! [`Hub::shutdown`](crate::Hub::shutdown) in it) accepting stops, idle
+//! keep-alive connections close, and they return once open responses end or
 //! `grace` passes.
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
+use axum::response::IntoResponse;
 use axum::Router;
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use super::{DeadlineListener, PeerAddr};
+use super::{connecting_from, subscribe_error, DeadlineListener, DeadlineStream, PeerAddr};
+use crate::Hub;
 
 /// Longest a client may take to send its request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head read by the SSE fast path; larger ones go to hyper,
+/// which answers 431.
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
 
 /// Serves `router` on `listener` until `signal` resolves and open responses
 /// end (or `grace` passes after the signal). Handlers see
@@ -38,8 +59,53 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Never returns an accept error (they are logged and retried); the `Result`
 /// leaves room for future ones.
 pub async fn serve<F>(
+    listener: DeadlineListener,
+    router: Router,
+    signal: F,
+    grace: Duration,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    run(listener, router, None, signal, grace).await
+}
+
+/// [`serve`], with `GET <path>` served by the SSE fast path on `hub` (see the
+/// module docs): the router's own route for `path`, if any, only sees other
+/// methods. `on_connect` sees the request head and `ConnectInfo<PeerAddr>`
+/// as through [`subscribe`](super::subscribe).
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_with_sse<F>(
+    listener: DeadlineListener,
+    router: Router,
+    hub: Hub,
+    path: &str,
+    signal: F,
+    grace: Duration,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let sse = Arc::new(SsePath {
+        hub,
+        path: path.to_owned(),
+    });
+    run(listener, router, Some(sse), signal, grace).await
+}
+
+#[derive(Debug)]
+struct SsePath {
+    hub: Hub,
+    path: String,
+}
+
+async fn run<F>(
     mut listener: DeadlineListener,
     router: Router,
+    sse: Option<Arc<SsePath>>,
     signal: F,
     grace: Duration,
 ) -> io::Result<()>
@@ -50,8 +116,8 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(16 * 1024);
-    let builder = std::sync::Arc::new(builder);
+        .max_buf_size(MAX_HEAD);
+    let builder = Arc::new(builder);
     // Every connection task holds a receiver; `closed()` tells us when all ended.
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut signal = std::pin::pin!(signal);
@@ -60,24 +126,17 @@ where
             accepted = axum::serve::Listener::accept(&mut listener) => accepted,
             () = &mut signal => break,
         };
-        let service = router
-            .clone()
-            .map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
-                request.map(Body::new)
-            });
-        let service = TowerToHyperService::new(service);
-        let builder = builder.clone();
-        let mut stop = stop_rx.clone();
+        let task = Connection {
+            router: router.clone(),
+            builder: builder.clone(),
+            stop: stop_rx.clone(),
+            peer,
+        };
+        let sse = sse.clone();
         tokio::spawn(async move {
-            let connection = builder.serve_connection(TokioIo::new(io), service);
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => log_end(result),
-                _ = async { stop.wait_for(|stop| *stop).await.is_ok() } => {
-                    connection.as_mut().graceful_shutdown();
-                    log_end(connection.await);
-                }
+            match sse {
+                Some(sse) => task.sniff(io, &sse).await,
+                None => task.http(Rewind::new(Bytes::new(), io)).await,
             }
         });
     }
@@ -93,8 +152,241 @@ where
     Ok(())
 }
 
+struct Connection {
+    router: Router,
+    builder: Arc<hyper::server::conn::http1::Builder>,
+    stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    /// Reads the request head; `GET <sse path>` is served here, anything
+    /// else (or anything we cannot parse) goes to hyper with the bytes read.
+    async fn sniff(self, mut io: DeadlineStream, sse: &SsePath) {
+        let mut head = BytesMut::with_capacity(1024);
+        let parsed = tokio::time::timeout(HEADER_READ_TIMEOUT, async {
+            loop {
+                match io.read_buf(&mut head).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+                match parse_head(&head, &sse.path) {
+                    Head::Partial if head.len() < MAX_HEAD => continue,
+                    Head::Sse(parts, len) => return Some(Some((parts, len))),
+                    _ => return Some(None),
+                }
+            }
+        })
+        .await;
+        match parsed {
+            Ok(Some(Some((parts, len)))) => {
+                head.advance(len);
+                self.sse(io, *parts, &sse.hub).await;
+            }
+            Ok(Some(None)) => self.http(Rewind::new(head.freeze(), io)).await,
+            // Timed out or closed before a full head: nothing to answer.
+            Ok(None) | Err(_) => {}
+        }
+    }
+
+    async fn http(self, io: Rewind) {
+        let peer = self.peer;
+        let service = self
+            .router
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
+                request.map(Body::new)
+            });
+        let service = TowerToHyperService::new(service);
+        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        let mut connection = std::pin::pin!(connection);
+        let mut stop = self.stop;
+        tokio::select! {
+            result = connection.as_mut() => log_end(result),
+            _ = async { stop.wait_for(|stop| *stop).await.is_ok() } => {
+                connection.as_mut().graceful_shutdown();
+                log_end(connection.await);
+            }
+        }
+    }
+
+    /// Subscribes and writes the stream until it ends, the client goes away
+    /// or a write misses the deadline. The hub's drain ends the stream, so
+    /// graceful shutdown needs nothing more here.
+    async fn sse(self, mut io: DeadlineStream, mut parts: http::request::Parts, hub: &Hub) {
+        parts.extensions.insert(ConnectInfo(PeerAddr(self.peer)));
+        let mut stream = match hub.subscribe(connecting_from(parts)).await {
+            Ok(stream) => stream,
+            Err(err) => {
+                let response = subscribe_error(&err).into_response();
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+                    .await
+                    .unwrap_or_default();
+                let head = format!(
+                    "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or(""),
+                    body.len()
+                );
+                let _ = io.write_all(head.as_bytes()).await;
+                let _ = io.write_all(&body).await;
+                let _ = io.shutdown().await;
+                return;
+            }
+        };
+        const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
+        if io.write_all(HEAD).await.is_err() {
+            return;
+        }
+        let mut probe = [0u8; 64];
+        loop {
+            tokio::select! {
+                chunk = stream.next() => match chunk {
+                    Some(chunk) => {
+                        if io.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+                // The client sends nothing after its request: readable means
+                // it closed (or misbehaves); either way this stream is done.
+                read = io.read(&mut probe) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+            }
+        }
+        let _ = io.shutdown().await;
+    }
+}
+
+enum Head {
+    Partial,
+    Sse(Box<http::request::Parts>, usize),
+    Other,
+}
+
+fn parse_head(buf: &[u8], sse_path: &str) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Head::Partial,
+        Err(_) => return Head::Other,
+    };
+    let (Some("GET"), Some(target)) = (request.method, request.path) else {
+        return Head::Other;
+    };
+    if target.split('?').next() != Some(sse_path) {
+        return Head::Other;
+    }
+    let mut builder = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(target);
+    for header in request.headers.iter() {
+        builder = builder.header(header.name, header.value);
+    }
+    match builder.body(()) {
+        Ok(request) => Head::Sse(Box::new(request.into_parts().0), len),
+        // An invalid header name or value: let hyper answer 400.
+        Err(_) => Head::Other,
+    }
+}
+
 fn log_end(result: Result<(), hyper::Error>) {
     if let Err(err) = result {
         tracing::debug!(error = %err, "connection ended with an error");
+    }
+}
+
+/// A stream that first yields bytes already read from it.
+struct Rewind {
+    pre: Bytes,
+    io: DeadlineStream,
+}
+
+impl Rewind {
+    fn new(pre: Bytes, io: DeadlineStream) -> Self {
+        Self { pre, io }
+    }
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.pre.is_empty() {
+            let n = self.pre.len().min(buf.remaining());
+            buf.put_slice(&self.pre[..n]);
+            self.pre.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_complete_get_heads_for_the_sse_path_take_the_fast_path() {
+        let get =
+            b"GET /events?topic=a&topic=b.* HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1-2\r\n\r\n";
+        match parse_head(get, "/events") {
+            Head::Sse(parts, len) => {
+                assert_eq!(len, get.len());
+                assert_eq!(parts.uri.query(), Some("topic=a&topic=b.*"));
+                assert_eq!(parts.headers["last-event-id"], "1-2");
+            }
+            _ => panic!("expected the fast path"),
+        }
+        assert!(matches!(parse_head(&get[..20], "/events"), Head::Partial));
+        assert!(matches!(
+            parse_head(b"POST /events HTTP/1.1\r\n\r\n", "/events"),
+            Head::Other
+        ));
+        assert!(matches!(
+            parse_head(b"GET /events2 HTTP/1.1\r\n\r\n", "/events"),
+            Head::Other
+        ));
+        assert!(matches!(
+            parse_head(b"\x16\x03\x01garbage\r\n\r\n", "/events"),
+            Head::Other
+        ));
     }
 }
