@@ -56,7 +56,7 @@
 //!
 //! | feature | what it adds |
 //! | --- | --- |
-//! | `axum` (default) | [`axum`] handler, layer and write-deadline listener |
+//! | `axum` (default) | [`axum`] handler, layer, write-deadline listener, lean serve loop with an SSE fast path |
 //! | `redis` | Redis Streams replay store |
 //! | `prometheus` | [`metrics::HubCollector`] for a `prometheus-client` registry |
 //!
