@@ -12,6 +12,10 @@ use crate::connection::{ConnectionId, Shared};
 use crate::event::{Metadata, Scope};
 use crate::topic::{Pattern, SubscriptionIndex, Topic};
 
+/// Up to this many members, an intersect-scoped event is routed from its
+/// group (checking each member's patterns) rather than from its topics.
+const GROUP_FIRST_LIMIT: usize = 4096;
+
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     pub(crate) conns: HashMap<u64, Arc<Shared>>,
@@ -88,41 +92,80 @@ impl Registry {
         scope: Scope,
         out: &mut Vec<u64>,
     ) {
+        self.route_with(topics, group, scope, out, GROUP_FIRST_LIMIT);
+    }
+
+    fn route_with(
+        &self,
+        topics: &[Topic],
+        group: &Metadata,
+        scope: Scope,
+        out: &mut Vec<u64>,
+        group_first_limit: usize,
+    ) {
         out.clear();
+        let intersect = scope == Scope::Intersect && !topics.is_empty() && !group.is_empty();
+        if intersect {
+            // A tenant's connections are usually far fewer than a topic's
+            // subscribers across tenants: start from the group when it is
+            // small and check each member's patterns.
+            match self.smallest_group(group) {
+                None => return,
+                Some(members) if members.len() <= group_first_limit => {
+                    out.extend(members.iter().copied().filter(|key| {
+                        self.conns.get(key).is_some_and(|conn| {
+                            contains_all(&conn.metadata, group)
+                                && conn
+                                    .topics
+                                    .lock()
+                                    .iter()
+                                    .any(|p| topics.iter().any(|t| p.matches(t)))
+                        })
+                    }));
+                    out.sort_unstable();
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
         for topic in topics {
             self.topics.for_each_match(topic, |key| out.push(key));
         }
         if !group.is_empty() {
-            if topics.is_empty() || scope == Scope::Union {
-                self.group_candidates(group, out);
-            } else {
+            if intersect {
                 out.retain(|key| {
                     self.conns
                         .get(key)
                         .is_some_and(|conn| contains_all(&conn.metadata, group))
                 });
+            } else {
+                self.group_candidates(group, out);
             }
         }
         out.sort_unstable();
         out.dedup();
     }
 
-    /// Appends connections carrying every pair of `group`, starting from the
-    /// pair with the fewest connections.
-    fn group_candidates(&self, group: &Metadata, out: &mut Vec<u64>) {
+    /// The member set of the rarest pair of `group`; `None` if some pair has
+    /// no member at all (then nobody carries the whole group).
+    fn smallest_group(&self, group: &Metadata) -> Option<&HashSet<u64>> {
         let mut smallest: Option<&HashSet<u64>> = None;
         for (k, v) in group {
             // A tuple key forces an allocation per lookup; pairs are few per event.
-            match self.groups.get(&(k.clone(), v.clone())) {
-                None => return,
-                Some(set) => {
-                    if smallest.is_none_or(|s| set.len() < s.len()) {
-                        smallest = Some(set);
-                    }
-                }
+            let set = self.groups.get(&(k.clone(), v.clone()))?;
+            if smallest.is_none_or(|s| set.len() < s.len()) {
+                smallest = Some(set);
             }
         }
-        let Some(set) = smallest else { return };
+        smallest
+    }
+
+    /// Appends connections carrying every pair of `group`, starting from the
+    /// pair with the fewest connections.
+    fn group_candidates(&self, group: &Metadata, out: &mut Vec<u64>) {
+        let Some(set) = self.smallest_group(group) else {
+            return;
+        };
         out.extend(set.iter().copied().filter(|key| {
             self.conns
                 .get(key)
@@ -249,7 +292,10 @@ mod tests {
             let group = group(&event_group);
             let scope = if intersect { Scope::Intersect } else { Scope::Union };
             let mut out = Vec::new();
-            registry.route(&topics, &group, scope, &mut out);
+            let mut topic_first = Vec::new();
+            registry.route_with(&topics, &group, scope, &mut out, usize::MAX);
+            registry.route_with(&topics, &group, scope, &mut topic_first, 0);
+            prop_assert_eq!(&out, &topic_first, "both routing plans agree");
             let expected: Vec<u64> = all
                 .iter()
                 .filter(|c| reaches(&c.topics.lock(), &c.metadata, &topics, &group, scope))
