@@ -325,11 +325,6 @@ impl Config {
         self
     }
 
-    /// The configured flush interval.
-    pub fn flush_interval_value(&self) -> Duration {
-        self.flush_interval
-    }
-
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("flush_interval", self.flush_interval),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sse_hub::Connecting;
 
-use crate::common::{error_of, Server};
+use crate::common::{error_of, json_of, Server};
 
 #[tokio::test]
 async fn pause_holds_batched_but_not_instant() {
@@ -27,15 +27,7 @@ async fn pause_holds_batched_but_not_instant() {
         .await;
     assert_eq!(sse.next().await.data, "live");
 
-    let stats: Value = server
-        .client()
-        .get(server.url("/stats?connections=true"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = json_of(server.client().get(server.url("/stats?connections=true"))).await;
     let conn = &stats["connection_details"][0];
     assert_eq!(conn["paused"], true, "{stats}");
     assert_eq!(conn["queued"], 1, "{stats}");
@@ -71,14 +63,7 @@ async fn topics_change_without_reconnecting() {
         .await;
     assert_eq!(sse.next().await.data, "on-b");
 
-    let removed: Value = server
-        .post(&path, &json!({"remove": ["a"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let removed: Value = json_of(server.post(&path, &json!({"remove": ["a"]}))).await;
     assert_eq!(removed, json!({"topics": ["b.*"]}));
     server
         .publish(json!({"topics": ["a"], "type": "t", "data": "on-a"}))
@@ -103,14 +88,7 @@ async fn topics_change_without_reconnecting() {
     let (code, message) = error_of(shape, 400).await;
     assert_eq!(code, "invalid_body");
     assert!(message.contains("`add`"), "{message}");
-    let unchanged: Value = server
-        .post(&path, &json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unchanged: Value = json_of(server.post(&path, &json!({}))).await;
     assert_eq!(unchanged, json!({"topics": ["b.*"]}));
 }
 
@@ -160,13 +138,6 @@ async fn disallowed_topic_is_403() {
         .await
         .unwrap();
     assert_eq!(error_of(refused, 403).await.0, "topic_not_allowed");
-    let granted: Value = server
-        .post(&path, &json!({"add": ["orders.us"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let granted: Value = json_of(server.post(&path, &json!({"add": ["orders.us"]}))).await;
     assert_eq!(granted, json!({"topics": ["orders.eu", "orders.us"]}));
 }

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{error_of, Server, Sse, WAIT};
+use crate::common::{error_of, json_of, Server, Sse, WAIT};
 
 #[tokio::test]
 async fn publish_requires_the_token_when_configured() {
@@ -60,14 +60,7 @@ async fn health_stats_demo_and_unknown_routes() {
         );
     }
     let _sse = server.subscribe(&["t"]).await;
-    let stats: Value = client
-        .get(server.url("/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = json_of(client.get(server.url("/stats"))).await;
     assert_eq!(stats["connections"], 1, "{stats}");
     assert!(stats["connection_details"].is_null(), "{stats}");
     let metrics = client.get(server.url("/metrics")).send().await.unwrap();

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{error_of, Server};
+use crate::common::{error_of, json_of, Server};
 
 #[tokio::test]
 async fn lanes_instant_batched_coalesced() {
@@ -165,14 +165,6 @@ async fn invalid_requests_name_the_field_and_publish_nothing() {
         .publish(json!({"topics": ["orders"], "type": "marker", "data": "m"}))
         .await;
     assert_eq!(sse.next_pair().await, ("marker".into(), "m".into()));
-    let stats: serde_json::Value = server
-        .client()
-        .get(server.url("/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: serde_json::Value = json_of(server.client().get(server.url("/stats"))).await;
     assert_eq!(stats["published"], 1, "{stats}");
 }

@@ -237,6 +237,11 @@ impl Sse {
 }
 
 /// The `{"error": {...}}` body of a response, asserting its status.
+/// Sends `request` and parses the JSON answer.
+pub(crate) async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 pub(crate) async fn error_of(response: reqwest::Response, status: u16) -> (String, String) {
     assert_eq!(response.status(), status);
     assert_eq!(response.headers()["content-type"], "application/json");
