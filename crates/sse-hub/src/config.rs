@@ -76,6 +76,7 @@ pub struct Config {
     pub(crate) max_id_len: usize,
     pub(crate) max_write_bytes: usize,
     pub(crate) min_write_interval: Duration,
+    pub(crate) direct_write_gap: Option<Duration>,
     pub(crate) on_connect: Option<OnConnect>,
     pub(crate) on_disconnect: Option<OnConnection>,
     pub(crate) on_pause: Option<OnConnection>,
@@ -115,6 +116,7 @@ impl Config {
             max_id_len: 256,
             max_write_bytes: 64 * 1024,
             min_write_interval: Duration::ZERO,
+            direct_write_gap: Some(Duration::from_millis(2)),
             on_connect: None,
             on_disconnect: None,
             on_pause: None,
@@ -275,6 +277,22 @@ impl Config {
     #[must_use]
     pub fn min_write_interval(mut self, interval: Duration) -> Self {
         self.min_write_interval = interval;
+        self
+    }
+
+    /// Publisher-driven writes: when an instant event reaches a connection
+    /// whose stream is parked (nothing queued, nothing being written) and
+    /// whose previous instant event arrived at least `gap` ago, the publisher
+    /// writes it to the socket itself instead of waking the connection's task
+    /// — the wake-up, scheduling and poll per delivery are most of the
+    /// user-space cost at low rates. Connections receiving events faster
+    /// than that go through their stream, which packs queued events into one
+    /// write. Only transports that lend the hub a non-blocking writer take
+    /// part ([`serve_with_sse`](crate::axum::serve_with_sse)'s fast path
+    /// does); others are unaffected. `None` turns it off. Default: 2 ms.
+    #[must_use]
+    pub fn direct_write_gap(mut self, gap: Option<Duration>) -> Self {
+        self.direct_write_gap = gap;
         self
     }
 

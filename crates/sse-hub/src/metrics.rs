@@ -110,6 +110,18 @@ impl Collector for HubCollector {
         )?;
         counter(
             &mut encoder,
+            "sse_hub_writes",
+            "Chunks written to connections (events per write = delivered / writes).",
+            stats.writes,
+        )?;
+        counter(
+            &mut encoder,
+            "sse_hub_direct_writes",
+            "Writes made for a parked stream without waking its task.",
+            stats.direct_writes,
+        )?;
+        counter(
+            &mut encoder,
             "sse_hub_events_expired",
             "Events dropped because their TTL passed.",
             stats.expired,

@@ -77,6 +77,12 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_MIN_WRITE_INTERVAL_MS", value_name = "MS")]
     pub min_write_interval_ms: Option<u64>,
 
+    /// A lone event for a quiet connection (previous event at least this long ago)
+    /// is written to its socket by the publisher instead of waking the
+    /// connection's task; 0 turns that off, in ms, at most 1000 [default: 2]
+    #[arg(long, env = "SSE_HUB_DIRECT_WRITE_GAP_MS", value_name = "MS")]
+    pub direct_write_gap_ms: Option<u64>,
+
     /// What to do when a connection's queue is full: drop the event for it, or
     /// disconnect it so it reconnects and replays (lossless with replay on) [default: disconnect]
     #[arg(long, env = "SSE_HUB_OVERFLOW", value_name = "POLICY")]
@@ -296,6 +302,7 @@ impl Options {
             retry_ms,
             write_timeout_ms,
             min_write_interval_ms,
+            direct_write_gap_ms,
             overflow,
             max_connections,
             max_topics_per_connection,

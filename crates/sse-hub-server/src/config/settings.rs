@@ -90,6 +90,8 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// Shortest time between two event writes to one connection.
     pub min_write_interval: Duration,
+    /// Publisher-driven writes for quiet connections (`None`: off).
+    pub direct_write_gap: Option<Duration>,
     /// Full-queue policy.
     pub overflow: OverflowPolicy,
     /// Connection cap.
@@ -124,6 +126,7 @@ impl Settings {
             .retry(self.retry)
             .write_timeout(self.write_timeout)
             .min_write_interval(self.min_write_interval)
+            .direct_write_gap(self.direct_write_gap)
             .overflow(match self.overflow {
                 OverflowPolicy::Drop => sse_hub::Overflow::DropNewest,
                 OverflowPolicy::Disconnect => sse_hub::Overflow::Disconnect,
@@ -253,6 +256,16 @@ impl Options {
                 _ => {
                     return Err(ConfigError::TooLongMs {
                         name: "min-write-interval-ms",
+                        max: 1000,
+                    })
+                }
+            },
+            direct_write_gap: match self.direct_write_gap_ms.unwrap_or(2) {
+                0 => None,
+                ms @ 1..=1000 => Some(Duration::from_millis(ms)),
+                _ => {
+                    return Err(ConfigError::TooLongMs {
+                        name: "direct-write-gap-ms",
                         max: 1000,
                     })
                 }

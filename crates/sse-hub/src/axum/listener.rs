@@ -100,6 +100,11 @@ impl DeadlineStream {
         }
     }
 
+    /// The socket and the write deadline.
+    pub(crate) fn into_parts(self) -> (TcpStream, Duration) {
+        (self.inner, self.timeout)
+    }
+
     fn poll_deadline<T>(
         &mut self,
         cx: &mut Context<'_>,

@@ -37,10 +37,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
 use super::{connecting_from, subscribe_error, DeadlineListener, DeadlineStream, PeerAddr};
+use crate::connection::DirectWrite;
 use crate::Hub;
 
 /// Longest a client may take to send its request head.
@@ -213,7 +215,15 @@ impl Connection {
     /// Subscribes and writes the stream until it ends, the client goes away
     /// or a write misses the deadline. The hub's drain ends the stream, so
     /// graceful shutdown needs nothing more here.
-    async fn sse(self, mut io: DeadlineStream, mut parts: http::request::Parts, hub: &Hub) {
+    ///
+    /// The socket is shared with the hub: while the stream is parked,
+    /// publishers write lone events to it themselves (`connection::direct`).
+    /// This loop keeps the contract that makes that safe: it writes what the
+    /// stream yields, in order, and polls the stream again only when that
+    /// write is done.
+    async fn sse(self, io: DeadlineStream, mut parts: http::request::Parts, hub: &Hub) {
+        let (socket, timeout) = io.into_parts();
+        let socket = Arc::new(socket);
         parts.extensions.insert(ConnectInfo(PeerAddr(self.peer)));
         let mut stream = match hub.subscribe(connecting_from(parts)).await {
             Ok(stream) => stream,
@@ -229,36 +239,97 @@ impl Connection {
                     status.canonical_reason().unwrap_or(""),
                     body.len()
                 );
-                let _ = io.write_all(head.as_bytes()).await;
-                let _ = io.write_all(&body).await;
-                let _ = io.shutdown().await;
+                if write_all(&socket, head.as_bytes(), timeout).await.is_ok() {
+                    let _ = write_all(&socket, &body, timeout).await;
+                }
+                close(socket).await;
                 return;
             }
         };
         const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
-        if io.write_all(HEAD).await.is_err() {
+        if write_all(&socket, HEAD, timeout).await.is_err() {
             return;
         }
+        stream.lend_writer(Arc::new(SocketWriter(socket.clone())));
         let mut probe = [0u8; 64];
         loop {
-            tokio::select! {
-                chunk = stream.next() => match chunk {
-                    Some(chunk) => {
-                        if io.write_all(&chunk).await.is_err() {
-                            return;
-                        }
+            // The readiness slot of `poll_read_ready` instead of a
+            // `readable()` future per event: no waiter list to lock.
+            let next = std::future::poll_fn(|cx| {
+                if let Poll::Ready(chunk) = stream.poll_next_unpin(cx) {
+                    return Poll::Ready(Next::Chunk(chunk));
+                }
+                socket.poll_read_ready(cx).map(Next::Readable)
+            })
+            .await;
+            match next {
+                Next::Chunk(Some(chunk)) => {
+                    if write_all(&socket, &chunk, timeout).await.is_err() {
+                        return;
                     }
-                    None => break,
-                },
+                }
+                Next::Chunk(None) => break,
                 // The client sends nothing after its request: readable means
                 // it closed (or misbehaves); either way this stream is done.
-                read = io.read(&mut probe) => match read {
+                Next::Readable(Err(_)) => return,
+                Next::Readable(Ok(())) => match socket.try_read(&mut probe) {
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 },
             }
         }
-        let _ = io.shutdown().await;
+        // Dropping the stream takes the writer back from the hub, so the
+        // socket is ours alone again.
+        drop(stream);
+        close(socket).await;
+    }
+}
+
+/// What woke the SSE loop.
+enum Next {
+    Chunk(Option<Bytes>),
+    Readable(io::Result<()>),
+}
+
+/// The fast path's socket, lent to the hub for publisher-driven writes.
+struct SocketWriter(Arc<TcpStream>);
+
+impl DirectWrite for SocketWriter {
+    fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.try_write(bytes)
+    }
+}
+
+/// Writes all of `bytes`, failing if the socket takes nothing for `timeout`
+/// (a client that stopped reading).
+async fn write_all(socket: &TcpStream, mut bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match socket.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                match tokio::time::timeout(timeout, socket.writable()).await {
+                    Ok(ready) => ready?,
+                    Err(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "client did not take data within the write timeout",
+                        ))
+                    }
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Shuts the write side down (a FIN after everything written) when no one
+/// else holds the socket; dropping it closes it either way.
+async fn close(socket: Arc<TcpStream>) {
+    if let Ok(mut socket) = Arc::try_unwrap(socket) {
+        let _ = socket.shutdown().await;
     }
 }
 

@@ -140,6 +140,16 @@ impl Lanes {
             .position(|held| &*held.coalesce_key == key)
     }
 
+    /// The instant frames, in order.
+    pub(crate) fn instant(&self) -> impl ExactSizeIterator<Item = &SharedFrame> {
+        self.instant.iter()
+    }
+
+    /// Drops the instant frames (after they were written elsewhere).
+    pub(crate) fn clear_instant(&mut self) {
+        self.instant.clear();
+    }
+
     /// Moves instant frames into `out`.
     pub(crate) fn take_instant(&mut self, out: &mut impl Extend<SharedFrame>) {
         out.extend(self.instant.drain(..));

@@ -27,6 +27,7 @@
 //! [`Overflow::Disconnect`](crate::Overflow::Disconnect) and its queue is full,
 //! when queued data is not taken within the write timeout, or during drain.
 
+mod direct;
 mod frame;
 mod lanes;
 mod stream;
@@ -42,11 +43,13 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::time::Instant;
 
+pub(crate) use direct::DirectWrite;
 pub(crate) use frame::{Frame, SharedFrame};
 pub(crate) use lanes::{Lanes, Push};
 pub use stream::EventStream;
 
-use crate::event::Metadata;
+use crate::config::Config;
+use crate::event::{Metadata, Priority};
 use crate::topic::Pattern;
 
 /// A connection's unguessable id: 128 random bits, as 32 hex digits.
@@ -109,7 +112,6 @@ pub(crate) struct Counters {
 }
 
 /// Mutable state shared by the hub side and the stream.
-#[derive(Debug)]
 pub(crate) struct State {
     pub(crate) lanes: Lanes,
     /// Set while the stream is parked; a push takes it and wakes the stream.
@@ -126,6 +128,39 @@ pub(crate) struct State {
     /// writer or is woken, cleared when it parks. A stream that owes a poll
     /// longer than the write timeout has a client that stopped reading.
     pub(crate) waiting_since: Option<Instant>,
+    /// The stream is parked with nothing to write and its transport is not
+    /// writing: a publisher may write to `writer` directly (see `direct`).
+    pub(crate) parked: bool,
+    /// The transport's non-blocking writer, if it lent one.
+    pub(crate) writer: Option<Arc<dyn DirectWrite>>,
+    /// When the last instant event arrived (direct writes are for quiet
+    /// connections only).
+    pub(crate) last_arrival: Option<Instant>,
+    /// When a direct write last went out; the stream's heartbeat counts it.
+    pub(crate) written_at: Option<Instant>,
+    /// A direct write was requested and has not run yet.
+    pub(crate) direct_pending: bool,
+}
+
+impl State {
+    /// Records an instant event's arrival and says whether the previous one
+    /// was at least `gap` ago (direct writes are for quiet connections).
+    fn is_quiet(&mut self, now: Instant, gap: Option<Duration>) -> bool {
+        let previous = self.last_arrival.replace(now);
+        gap.is_some_and(|gap| previous.is_none_or(|at| now.saturating_duration_since(at) >= gap))
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("lanes", &self.lanes)
+            .field("close", &self.close)
+            .field("close_at", &self.close_at)
+            .field("parked", &self.parked)
+            .field("direct", &self.writer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The part of a connection both halves and the registry share.
@@ -154,6 +189,9 @@ impl fmt::Debug for Shared {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
     Queued,
+    /// Queued; the stream is parked and the connection quiet: the caller
+    /// must call [`Shared::write_direct`] soon (see `direct`).
+    Deferred,
     /// Queue full: the frame was not queued.
     Full,
     /// Dropped while paused; the client will get `resync`.
@@ -186,6 +224,11 @@ impl Shared {
                 force_flush: false,
                 hold_until: None,
                 waiting_since: None,
+                parked: false,
+                writer: None,
+                last_arrival: None,
+                written_at: None,
+                direct_pending: false,
             }),
             counters: Counters::default(),
             connected_at: SystemTime::now(),
@@ -193,12 +236,9 @@ impl Shared {
     }
 
     /// Queues `frame`; never blocks beyond the connection's own lock.
-    pub(crate) fn offer(
-        &self,
-        frame: &SharedFrame,
-        now: Instant,
-        write_timeout: Duration,
-    ) -> Offer {
+    /// [`Offer::Deferred`] asks the caller to have it written directly (see
+    /// `direct`) instead of waking the stream.
+    pub(crate) fn offer(&self, frame: &SharedFrame, now: Instant, config: &Config) -> Offer {
         let waker;
         {
             let mut state = self.state.lock();
@@ -206,7 +246,7 @@ impl Shared {
                 return Offer::Closed;
             }
             if let Some(since) = state.waiting_since {
-                if now.saturating_duration_since(since) > write_timeout {
+                if now.saturating_duration_since(since) > config.write_timeout {
                     state.close = Some(CloseReason::WriteTimeout);
                     waker = state.waker.take();
                     drop(state);
@@ -214,6 +254,8 @@ impl Shared {
                     return Offer::TimedOut;
                 }
             }
+            let instant = frame.priority == Priority::Instant;
+            let quiet = instant && state.is_quiet(now, config.direct_write_gap);
             let had_held = state.lanes.has_held();
             match state.lanes.push(frame.clone()) {
                 Push::Full => return Offer::Full,
@@ -222,10 +264,19 @@ impl Shared {
                 Push::Queued => {}
             }
             let held_back = state.hold_until.is_some_and(|until| now < until);
-            let ready = (frame.priority == crate::Priority::Instant && !held_back)
-                || (!had_held && !state.lanes.is_paused());
+            let ready = (instant && !held_back) || (!had_held && !state.lanes.is_paused());
             if !ready {
                 return Offer::Queued;
+            }
+            if instant && !held_back && state.parked && state.writer.is_some() {
+                if state.direct_pending {
+                    // A direct write is already due; it will take this too.
+                    return Offer::Queued;
+                }
+                if quiet {
+                    state.direct_pending = true;
+                    return Offer::Deferred;
+                }
             }
             waker = state.waker.take();
             if waker.is_some() {
@@ -261,7 +312,7 @@ impl Shared {
     }
 }
 
-fn wake(waker: Option<Waker>) {
+pub(crate) fn wake(waker: Option<Waker>) {
     if let Some(waker) = waker {
         waker.wake();
     }

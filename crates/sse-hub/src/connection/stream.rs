@@ -6,14 +6,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
-use super::{throttle, CloseReason, Shared, SharedFrame};
+use super::{throttle, CloseReason, DirectWrite, Shared, SharedFrame};
 use crate::hub::HubInner;
 
 /// Events one write must carry before the next write is held for
@@ -100,6 +100,16 @@ impl EventStream {
         self.live.is_none()
     }
 
+    /// Lends the hub a non-blocking writer to this connection's socket, for
+    /// publisher-driven writes while the stream is parked (see
+    /// `connection::direct`). The transport must write what the stream
+    /// yields in order, and poll it again only once that write is done.
+    pub(crate) fn lend_writer(&self, writer: Arc<dyn DirectWrite>) {
+        if let Some(live) = &self.live {
+            live.shared.state.lock().writer = Some(writer);
+        }
+    }
+
     /// The id of the connection, unless this stream turns a subscriber away.
     pub fn connection_id(&self) -> Option<crate::ConnectionId> {
         self.live.as_ref().map(|live| live.shared.id)
@@ -121,10 +131,22 @@ enum Step {
 }
 
 impl Live {
-    fn step(&mut self, now: Instant) -> Step {
+    /// One decision of the driver. Parking registers `waker` and marks the
+    /// stream parked under the same lock that found nothing to write, so a
+    /// push in between cannot be missed.
+    fn step(&mut self, now: Instant, waker: &Waker) -> Step {
         let base_flush = self.hub.config.flush_interval;
         let heartbeat = self.hub.config.heartbeat_interval;
         let mut state = self.shared.state.lock();
+        // From here until we park, the transport may be writing what we
+        // return: publishers must not write directly.
+        state.parked = false;
+        if let Some(at) = state.written_at.take() {
+            // A publisher wrote a lone event: it resets the heartbeat, and
+            // it was no backlog.
+            self.last_write = self.last_write.max(at);
+            self.last_event_write = None;
+        }
         if state.close.is_some() {
             return Step::End;
         }
@@ -185,6 +207,10 @@ impl Live {
             return Step::Write(Bytes::from_static(crate::wire::HEARTBEAT));
         }
         state.waiting_since = None;
+        state.parked = true;
+        if !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
         let mut deadline = heartbeat_at;
         // While holding, a flush that is already due waits for the hold.
         let flush_at = if hold.is_some() {
@@ -274,7 +300,7 @@ impl Stream for EventStream {
             return Poll::Ready(None);
         };
         loop {
-            match live.step(Instant::now()) {
+            match live.step(Instant::now(), cx.waker()) {
                 Step::Write(bytes) => return Poll::Ready(Some(bytes)),
                 Step::End => {
                     // Dropping `Live` unregisters the connection.
@@ -282,7 +308,6 @@ impl Stream for EventStream {
                     return Poll::Ready(None);
                 }
                 Step::Park(deadline) => {
-                    live.shared.state.lock().waker = Some(cx.waker().clone());
                     // Re-arm only for an earlier deadline: a deadline that
                     // moved later (the heartbeat, after every write) costs one
                     // early wake-up instead of a timer-wheel update per write.
@@ -302,6 +327,13 @@ impl Stream for EventStream {
 
 impl Drop for Live {
     fn drop(&mut self) {
+        {
+            let mut state = self.shared.state.lock();
+            state.parked = false;
+            // The transport's socket must close with the stream, not with
+            // the last handle on the connection.
+            state.writer = None;
+        }
         self.hub.unregister(&self.shared);
     }
 }

@@ -7,6 +7,7 @@
 
 mod drain;
 mod errors;
+mod fanout;
 pub(crate) mod ids;
 mod publish;
 pub(crate) mod registry;

@@ -7,9 +7,9 @@ use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::errors::excerpt;
+use super::fanout::{write_direct, Tally};
 use super::{Hub, PublishError};
-use crate::config::Overflow;
-use crate::connection::{CloseReason, Frame, Offer};
+use crate::connection::Frame;
 use crate::event::{Event, Metadata, Receipt, Scope};
 use crate::replay::StoredEvent;
 use crate::topic::Topic;
@@ -178,8 +178,7 @@ impl Hub {
         let inner = &self.inner;
         let stats = &inner.stats;
         let frame = prepared.frame;
-        let mut recipients = 0;
-        let mut dropped = 0;
+        let mut tally = Tally::default();
         {
             let mut keys = Vec::new();
             let registry = inner.registry.read();
@@ -191,37 +190,17 @@ impl Hub {
             registry.route(&prepared.topics, &prepared.group, prepared.scope, &mut keys);
             let now = frame.published_at;
             for key in keys {
-                let Some(conn) = registry.conns.get(&key) else {
-                    continue;
-                };
-                match conn.offer(&frame, now, inner.config.write_timeout) {
-                    Offer::Queued => recipients += 1,
-                    Offer::Closed => {}
-                    Offer::TimedOut => {
-                        stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
-                        dropped += 1;
-                    }
-                    Offer::HeldOverflow => {
-                        stats.dropped_paused.fetch_add(1, Ordering::Relaxed);
-                        conn.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                        dropped += 1;
-                    }
-                    Offer::Full => {
-                        conn.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                        dropped += 1;
-                        match inner.config.overflow {
-                            Overflow::DropNewest => {
-                                stats.dropped_full.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Overflow::Disconnect => {
-                                stats.disconnected_overflow.fetch_add(1, Ordering::Relaxed);
-                                conn.close(CloseReason::Overflow);
-                            }
-                        }
-                    }
+                if let Some(conn) = registry.conns.get(&key) {
+                    tally.offer(inner, conn, &frame, now);
                 }
             }
         }
+        let Tally {
+            recipients,
+            dropped,
+            direct,
+        } = tally;
+        write_direct(inner, direct);
         stats.published.fetch_add(1, Ordering::Relaxed);
         stats.count_type(prepared.event_type.as_deref());
         let id = frame.id.as_deref().unwrap_or_default().to_owned();

@@ -22,6 +22,7 @@ pub(crate) struct Counters {
     pub(crate) published: AtomicU64,
     pub(crate) delivered: AtomicU64,
     pub(crate) writes: AtomicU64,
+    pub(crate) direct_writes: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) dropped_full: AtomicU64,
     pub(crate) dropped_paused: AtomicU64,
@@ -69,13 +70,19 @@ pub struct LatencyHistogram {
 
 impl LatencyHistogram {
     pub(crate) fn record(&self, latency: Duration) {
+        self.record_n(latency, 1);
+    }
+
+    /// Records `count` deliveries of the same latency.
+    pub(crate) fn record_n(&self, latency: Duration, count: u64) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         let slot = LATENCY_BUCKETS_US
             .iter()
             .position(|&bound| us <= bound)
             .unwrap_or(LATENCY_BUCKETS_US.len());
-        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.buckets[slot].fetch_add(count, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(us.saturating_mul(count), Ordering::Relaxed);
     }
 
     /// `(upper bound µs or None for +Inf, count in that bucket)`, and the sum in µs.
@@ -114,6 +121,9 @@ pub struct Stats {
     /// Chunks handed to connection writers; `delivered / writes` is the
     /// average number of events per socket write.
     pub writes: u64,
+    /// Of `writes`, those made for a parked stream without waking its task
+    /// (see [`Config::direct_write_gap`](crate::Config::direct_write_gap)).
+    pub direct_writes: u64,
     /// Events dropped, by reason.
     pub dropped: Dropped,
     /// Events not delivered because their TTL had passed.
@@ -204,6 +214,7 @@ impl Hub {
             published: load(&c.published),
             delivered: load(&c.delivered),
             writes: load(&c.writes),
+            direct_writes: load(&c.direct_writes),
             dropped: Dropped {
                 queue_full: load(&c.dropped_full),
                 paused_overflow: load(&c.dropped_paused),

@@ -1,0 +1,124 @@
+//! Writes made for a parked stream, without waking its task.
+//!
+//! At low per-connection rates every event is its own write, and waking the
+//! connection's task to make that write costs about as much user-space CPU as
+//! the rest of the delivery: a wake, a trip through the scheduler, a poll of
+//! the stream and of its transport. When the transport lends the hub a
+//! non-blocking writer ([`DirectWrite`]) and a publisher finds the
+//! connection's stream parked (nothing queued, nothing being written), it
+//! queues the frame as always but, instead of waking the stream, asks for a
+//! direct write ([`Offer::Deferred`](super::Offer::Deferred)). The hub runs
+//! those writes after the fan-out, in chunks spread over the runtime's workers
+//! (`hub::flush`): each locks the connection, writes what its instant lane
+//! holds to the socket, and leaves the task asleep.
+//!
+//! Ordering holds because frames still go through the connection's queue in
+//! publish order, and the queue is written either by the stream or by a
+//! direct write, never both: the stream hands data to its transport only from
+//! `poll_next`, which clears `parked` under the connection's lock first; a
+//! direct write happens under that lock and only while `parked` is set; and
+//! the transport polls the stream again only after its own write finished.
+//! Whatever a direct write cannot finish (a partial write, a full socket, an
+//! expired frame) stays queued, in front, and the stream is woken as usual.
+//!
+//! Direct writes trade batching for latency, so they are used only for a
+//! connection whose previous instant event arrived at least
+//! [`Config::direct_write_gap`](crate::Config::direct_write_gap) ago: a
+//! connection receiving events faster than that is served by its stream,
+//! which packs everything queued into one write.
+
+use std::io;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
+
+use super::{wake, Frame, Shared};
+use crate::hub::HubInner;
+
+/// A non-blocking write to a connection's socket.
+pub(crate) trait DirectWrite: Send + Sync {
+    /// Writes what the socket takes now, without waiting: the byte count,
+    /// `WouldBlock`, or the socket's error.
+    fn try_write(&self, bytes: &[u8]) -> io::Result<usize>;
+}
+
+impl Shared {
+    /// Runs the direct write a [`Offer::Deferred`](super::Offer::Deferred)
+    /// asked for: writes the instant lane to the socket if the stream is
+    /// still parked, else leaves everything to the stream (waking it if
+    /// anything is left over).
+    pub(crate) fn write_direct(&self, hub: &HubInner) {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        state.direct_pending = false;
+        if !state.parked || !state.lanes.has_instant() {
+            // The stream woke meanwhile and took (or will take) the frames.
+            return;
+        }
+        let fits = state.lanes.instant().all(|frame| !frame.is_expired(now))
+            && state
+                .lanes
+                .instant()
+                .map(|frame| frame.bytes.len())
+                .sum::<usize>()
+                <= hub.config.max_write_bytes;
+        let written = match (&state.writer, fits) {
+            (Some(writer), true) => {
+                let bytes = joined(state.lanes.instant());
+                match writer.try_write(&bytes) {
+                    Ok(n) if n > 0 => Some((bytes, n)),
+                    // A full socket, or an error the stream's own write will
+                    // meet and end the connection on.
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some((bytes, n)) = written else {
+            let waker = state.waker.take();
+            if waker.is_some() {
+                state.waiting_since = Some(now);
+            }
+            drop(state);
+            wake(waker);
+            return;
+        };
+        let mut events = 0;
+        for frame in state.lanes.instant() {
+            if frame.id.is_some() {
+                events += 1;
+                hub.observe_latency(frame, now);
+            }
+        }
+        state.lanes.clear_instant();
+        state.written_at = Some(now);
+        self.counters.delivered.fetch_add(events, Ordering::Relaxed);
+        hub.stats.delivered.fetch_add(events, Ordering::Relaxed);
+        hub.stats.writes.fetch_add(1, Ordering::Relaxed);
+        hub.stats.direct_writes.fetch_add(1, Ordering::Relaxed);
+        if n == bytes.len() {
+            return;
+        }
+        // The socket took part of it: the rest goes first, by the stream.
+        state.lanes.push_control(Frame::control(bytes.slice(n..)));
+        let waker = state.waker.take();
+        state.waiting_since = Some(now);
+        drop(state);
+        wake(waker);
+    }
+}
+
+/// The frames as one buffer (a lone frame is shared, not copied).
+fn joined<'a>(mut frames: impl ExactSizeIterator<Item = &'a super::SharedFrame>) -> Bytes {
+    if frames.len() == 1 {
+        if let Some(frame) = frames.next() {
+            return frame.bytes.clone();
+        }
+    }
+    let mut buf = BytesMut::new();
+    for frame in frames {
+        buf.extend_from_slice(&frame.bytes);
+    }
+    buf.freeze()
+}

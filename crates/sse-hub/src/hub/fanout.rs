@@ -1,0 +1,131 @@
+//! Fan-out: offering one frame to every routed connection, then running the
+//! direct writes those offers asked for.
+//!
+//! Offers run on the publisher's thread under the registry's read lock (the
+//! replay/live race in `Hub::replay` relies on every offer of a published
+//! event having happened before a subscriber can take the write lock). They
+//! only queue: a lock, a push, and a wake or a request for a direct write.
+//!
+//! Direct writes (`connection::direct`) are socket writes, several
+//! microseconds of kernel time each, so they run after the lock is released,
+//! on every runtime worker: one task per worker takes chunks of connections
+//! from a shared cursor until none are left. Work-sharing instead of a fixed
+//! split means a worker the OS preempts delays only the chunk it holds. The
+//! publisher does not wait for them: its frames are already queued, in
+//! order, and each connection's lock serializes a direct write with its
+//! stream.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::HubInner;
+use crate::config::Overflow;
+use crate::connection::{CloseReason, Offer, Shared, SharedFrame};
+
+/// Connections per unit of shared work.
+const CHUNK: usize = 32;
+
+/// What a fan-out did.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) recipients: usize,
+    pub(crate) dropped: usize,
+    /// Connections waiting for a direct write.
+    pub(crate) direct: Vec<Arc<Shared>>,
+}
+
+impl Tally {
+    /// Offers `frame` to `conn` and accounts for the outcome.
+    pub(crate) fn offer(
+        &mut self,
+        inner: &HubInner,
+        conn: &Arc<Shared>,
+        frame: &SharedFrame,
+        now: Instant,
+    ) {
+        let stats = &inner.stats;
+        match conn.offer(frame, now, &inner.config) {
+            Offer::Queued => self.recipients += 1,
+            Offer::Deferred => {
+                self.recipients += 1;
+                self.direct.push(conn.clone());
+            }
+            Offer::Closed => {}
+            Offer::TimedOut => {
+                stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
+                self.dropped += 1;
+            }
+            Offer::HeldOverflow => {
+                stats.dropped_paused.fetch_add(1, Ordering::Relaxed);
+                conn.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped += 1;
+            }
+            Offer::Full => {
+                conn.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped += 1;
+                match inner.config.overflow {
+                    Overflow::DropNewest => {
+                        stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Overflow::Disconnect => {
+                        stats.disconnected_overflow.fetch_add(1, Ordering::Relaxed);
+                        conn.close(CloseReason::Overflow);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs the direct writes of `conns`: on the runtime's workers when called
+/// inside a runtime, else right here.
+pub(crate) fn write_direct(inner: &Arc<HubInner>, conns: Vec<Arc<Shared>>) {
+    if conns.is_empty() {
+        return;
+    }
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        for conn in &conns {
+            conn.write_direct(inner);
+        }
+        return;
+    };
+    let workers = match handle.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => handle.metrics().num_workers(),
+        _ => 1,
+    };
+    let job = Arc::new(Job {
+        inner: inner.clone(),
+        conns,
+        next: AtomicUsize::new(0),
+    });
+    for _ in 0..workers.clamp(1, job.conns.len().div_ceil(CHUNK)) {
+        let job = job.clone();
+        handle.spawn(async move { job.work() });
+    }
+}
+
+struct Job {
+    inner: Arc<HubInner>,
+    conns: Vec<Arc<Shared>>,
+    /// Next chunk to take.
+    next: AtomicUsize,
+}
+
+impl Job {
+    fn work(&self) {
+        loop {
+            let start = self
+                .next
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_mul(CHUNK);
+            let Some(chunk) = self.conns.get(start..) else {
+                return;
+            };
+            for conn in chunk.iter().take(CHUNK) {
+                conn.write_direct(&self.inner);
+            }
+        }
+    }
+}
