@@ -411,3 +411,23 @@ pub struct ConnectionStats {
     /// When it connected, Unix milliseconds.
     pub connected_at_unix_ms: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_is_quiet_when_its_previous_instant_event_is_a_gap_old() {
+        let shared = Shared::new(1, Metadata::default(), Vec::new(), None, 8);
+        let mut state = shared.state.lock();
+        let t0 = Instant::now();
+        let gap = Some(Duration::from_millis(2));
+        assert!(state.is_quiet(t0, gap), "first event");
+        assert!(!state.is_quiet(t0 + Duration::from_millis(1), gap));
+        // Measured from the previous arrival, not the last quiet one.
+        assert!(!state.is_quiet(t0 + Duration::from_millis(2), gap));
+        assert!(state.is_quiet(t0 + Duration::from_millis(5), gap));
+        assert!(!state.is_quiet(t0 + Duration::from_secs(9), None), "off");
+        assert!(state.is_quiet(t0 + Duration::from_secs(9), Some(Duration::ZERO)));
+    }
+}

@@ -8,6 +8,7 @@
 )]
 
 mod common;
+mod direct;
 mod drain;
 mod helpers;
 mod http;
