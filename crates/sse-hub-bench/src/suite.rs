@@ -63,6 +63,10 @@ struct Scenario {
     id: &'static str,
     title: &'static str,
     timeout_s: f64,
+    /// Runs per server, alternating which server goes first; each figure is
+    /// the median over the rounds. More than one where a figure is a tail
+    /// (p99) that moves ±30 % between single runs on this shared machine.
+    rounds: usize,
     figures: &'static [Figure],
 }
 
@@ -144,6 +148,7 @@ const SCENARIOS: &[Scenario] = &[
         id: "S1",
         title: "S1 fan-out (1k clients × 2k events, 64 B, max rate)",
         timeout_s: 60.0,
+        rounds: 1,
         figures: &[
             ("server CPU µs / delivery", |r, _| {
                 r.server_cpu_us_per_delivery
@@ -154,8 +159,9 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "S2",
-        title: "S2 latency (1k clients, 100 ev/s, 10 s)",
+        title: "S2 latency (1k clients, 100 ev/s, 10 s, median of 3 alternating runs)",
         timeout_s: 25.0,
+        rounds: 3,
         figures: &[
             ("latency p50 (ms)", |r, _| {
                 r.latency_us.map(|l| l.p50 as f64 / 1000.0)
@@ -170,6 +176,7 @@ const SCENARIOS: &[Scenario] = &[
         id: "S3",
         title: "S3 idle memory (10k connections)",
         timeout_s: 45.0,
+        rounds: 1,
         figures: &[
             ("RSS per idle connection (KiB)", |r, _| {
                 r.rss_per_connection_kib
@@ -181,6 +188,7 @@ const SCENARIOS: &[Scenario] = &[
         id: "S4",
         title: "S4 scale (19k connections, 100 events at 20/s)",
         timeout_s: 90.0,
+        rounds: 1,
         figures: &[
             ("connections open", |r, _| Some(r.clients_connected as f64)),
             ("deliveries missing (must be 0)", |r, _| {
@@ -195,6 +203,7 @@ const SCENARIOS: &[Scenario] = &[
         id: "S5",
         title: "S5 coalescing (1k clients, 1 key, 50k updates/s, 5 s)",
         timeout_s: 35.0,
+        rounds: 1,
         figures: &[
             ("updates published", |r, _| Some(r.events_published as f64)),
             ("events delivered per client", |r, _| {
@@ -318,19 +327,35 @@ async fn run_one(cfg: &SuiteConfig, sc: &Scenario, server: Server) -> Outcome {
     out
 }
 
+/// The median of a figure over a server's runs, or why there is none.
 fn cell(
-    out: Option<&Outcome>,
+    outs: Option<&[Outcome]>,
     f: fn(&LoadReport, &SuiteConfig) -> Option<f64>,
     cfg: &SuiteConfig,
 ) -> Cell {
-    match out {
-        None => Cell::Note("not run".into()),
-        Some(Outcome::Failed(_)) => Cell::Note("failed".into()),
-        Some(Outcome::Done(r)) => match f(r, cfg) {
-            Some(v) if r.timed_out => Cell::Note(format!("{v:.2} (timed out)")),
-            Some(v) => Cell::Value(v),
-            None => Cell::Note("n/a".into()),
-        },
+    let Some(outs) = outs.filter(|o| !o.is_empty()) else {
+        return Cell::Note("not run".into());
+    };
+    let mut values = Vec::with_capacity(outs.len());
+    let mut timed_out = false;
+    for out in outs {
+        match out {
+            Outcome::Failed(_) => return Cell::Note("failed".into()),
+            Outcome::Done(r) => match f(r, cfg) {
+                Some(v) => {
+                    timed_out |= r.timed_out;
+                    values.push(v);
+                }
+                None => return Cell::Note("n/a".into()),
+            },
+        }
+    }
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    if timed_out {
+        Cell::Note(format!("{median:.2} (timed out)"))
+    } else {
+        Cell::Value(median)
     }
 }
 
@@ -373,56 +398,82 @@ pub async fn run(cfg: &SuiteConfig) -> Result<String> {
     let mut rows = Vec::new();
     let mut all_json = Vec::new();
     for sc in wanted {
-        let mut outs: Vec<(Server, Option<Outcome>)> = Vec::new();
-        for &server in &servers {
-            let left = cfg.budget_s - t0.elapsed().as_secs_f64();
-            if left < sc.timeout_s + 20.0 {
-                eprintln!(
-                    "[suite] {} on {}: skipped, {left:.0} s left of the suite budget",
-                    sc.id,
-                    server.name()
-                );
-                outs.push((server, Some(Outcome::Failed("skipped (budget)".into()))));
-                continue;
-            }
-            eprintln!("[suite] {} on {} ...", sc.title, server.name());
-            let o = run_one(cfg, sc, server).await;
-            match &o {
-                Outcome::Done(r) => {
-                    eprintln!("{}", indent(&r.to_text()));
-                    all_json.push(serde_json::json!({
-                        "scenario": sc.id, "server": server.name(), "report": r
-                    }));
+        let mut outs: Vec<(Server, Vec<Outcome>)> =
+            servers.iter().map(|&server| (server, Vec::new())).collect();
+        for round in 0..sc.rounds {
+            // Alternate who goes first so drift on the machine hits both.
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..outs.len()).collect()
+            } else {
+                (0..outs.len()).rev().collect()
+            };
+            for i in order {
+                let server = outs[i].0;
+                let left = cfg.budget_s - t0.elapsed().as_secs_f64();
+                if left < sc.timeout_s + 20.0 {
+                    eprintln!(
+                        "[suite] {} on {}: skipped, {left:.0} s left of the suite budget",
+                        sc.id,
+                        server.name()
+                    );
+                    outs[i].1.push(Outcome::Failed("skipped (budget)".into()));
+                    continue;
                 }
-                Outcome::Failed(e) => {
-                    eprintln!("[suite] {} on {} FAILED: {e}", sc.id, server.name());
-                    all_json.push(serde_json::json!({
-                        "scenario": sc.id, "server": server.name(), "error": e
-                    }));
+                eprintln!("[suite] {} on {} (run {}) ...", sc.title, server.name(), round + 1);
+                let o = run_one(cfg, sc, server).await;
+                match &o {
+                    Outcome::Done(r) => {
+                        eprintln!("{}", indent(&r.to_text()));
+                        all_json.push(serde_json::json!({
+                            "scenario": sc.id, "server": server.name(), "round": round + 1, "report": r
+                        }));
+                    }
+                    Outcome::Failed(e) => {
+                        eprintln!("[suite] {} on {} FAILED: {e}", sc.id, server.name());
+                        all_json.push(serde_json::json!({
+                            "scenario": sc.id, "server": server.name(), "round": round + 1, "error": e
+                        }));
+                    }
                 }
+                outs[i].1.push(o);
             }
-            outs.push((server, Some(o)));
         }
         let get = |s: Server| {
             outs.iter()
                 .find(|(k, _)| *k == s)
-                .and_then(|(_, o)| o.as_ref())
+                .map(|(_, o)| o.as_slice())
         };
+        if sc.rounds > 1 {
+            for (figure, f) in sc.figures {
+                let values = |s: Server| -> Vec<String> {
+                    get(s)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|o| match o {
+                            Outcome::Done(r) => f(r, cfg).map_or("n/a".into(), |v| format!("{v:.2}")),
+                            Outcome::Failed(_) => "failed".into(),
+                        })
+                        .collect()
+                };
+                eprintln!(
+                    "[suite] {} {figure} per run: sse-hub {:?}, baseline {:?}",
+                    sc.id,
+                    values(Server::SseHub),
+                    values(Server::Baseline)
+                );
+            }
+        }
         for (figure, f) in sc.figures {
             let hub = if have_hub {
                 match get(Server::SseHub) {
-                    Some(Outcome::Failed(e)) if e.starts_with("skipped") => {
-                        Cell::Note("skipped".into())
-                    }
+                    Some(o) if skipped(o) => Cell::Note("skipped".into()),
                     o => cell(o, *f, cfg),
                 }
             } else {
                 Cell::Note(hub_note.into())
             };
             let base = match get(Server::Baseline) {
-                Some(Outcome::Failed(e)) if e.starts_with("skipped") => {
-                    Cell::Note("skipped".into())
-                }
+                Some(o) if skipped(o) => Cell::Note("skipped".into()),
                 o => cell(o, *f, cfg),
             };
             let base = if sc.id == "S5" && figure.starts_with("sse-hub budget") {
@@ -450,6 +501,11 @@ pub async fn run(cfg: &SuiteConfig) -> Result<String> {
     );
     println!("{table}");
     Ok(table)
+}
+
+fn skipped(outs: &[Outcome]) -> bool {
+    outs.iter()
+        .any(|o| matches!(o, Outcome::Failed(e) if e.starts_with("skipped")))
 }
 
 fn indent(s: &str) -> String {

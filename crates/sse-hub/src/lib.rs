@@ -21,7 +21,13 @@
 //!   ones keep only the latest per key per window. The flush interval adapts
 //!   to each connection's queue saturation; hidden tabs can be **paused**.
 //! * An event is encoded to wire bytes once per publish; every recipient
-//!   shares those bytes. Publishing never waits on a client.
+//!   shares those bytes. Publishing never waits on a client: it queues the
+//!   event for each recipient and wakes the connection's stream, which packs
+//!   everything queued into one write (and, once a connection falls behind,
+//!   writes at most once per [`Config::min_write_interval`]). On the SSE fast
+//!   path of [`axum::serve_with_sse`], an event for a quiet connection whose
+//!   stream is idle is written to its socket by a runtime worker instead,
+//!   without waking the connection's task ([`Config::direct_write_gap`]).
 //! * With a [`Replayer`](replay::Replayer), a reconnecting client sending
 //!   `Last-Event-ID` gets what it missed, filtered by the same routing rules,
 //!   or an explicit `resync` event when that is impossible.

@@ -77,9 +77,10 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_MIN_WRITE_INTERVAL_MS", value_name = "MS")]
     pub min_write_interval_ms: Option<u64>,
 
-    /// A lone event for a quiet connection (previous event at least this long ago)
-    /// is written to its socket by the publisher instead of waking the
-    /// connection's task; 0 turns that off, in ms, at most 1000 [default: 2]
+    /// Direct writes: an event for a quiet connection (average gap between its
+    /// events at least this long) whose stream is idle is written to its socket
+    /// without waking the connection's task; less CPU at low rates, worse p99
+    /// for very large fan-outs (see BENCHMARKS.md); 0 = off, in ms, at most 1000 [default: 0]
     #[arg(long, env = "SSE_HUB_DIRECT_WRITE_GAP_MS", value_name = "MS")]
     pub direct_write_gap_ms: Option<u64>,
 

@@ -169,6 +169,26 @@ fn max_lifetime_zero_is_unlimited_and_replay_none() {
 }
 
 #[test]
+fn direct_writes_are_off_by_default_and_bounded() {
+    assert_eq!(Options::default().resolve().unwrap().direct_write_gap, None);
+    let on = Options::from_flags(["sse-hub", "--direct-write-gap-ms", "2"])
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(on.direct_write_gap, Some(Duration::from_millis(2)));
+    let huge = Options::from_flags(["sse-hub", "--direct-write-gap-ms", "1001"])
+        .unwrap()
+        .resolve();
+    assert_eq!(
+        huge,
+        Err(ConfigError::TooLongMs {
+            name: "direct-write-gap-ms",
+            max: 1000
+        })
+    );
+}
+
+#[test]
 fn replay_redis_defaults() {
     let settings = Options::from_flags(["sse-hub", "--replay", "redis"])
         .unwrap()

@@ -250,7 +250,9 @@ impl Connection {
         if write_all(&socket, HEAD, timeout).await.is_err() {
             return;
         }
-        stream.lend_writer(Arc::new(SocketWriter(socket.clone())));
+        if hub.config().direct_write_gap.is_some() {
+            stream.lend_writer(Arc::new(SocketWriter(socket.clone())));
+        }
         let mut probe = [0u8; 64];
         loop {
             // The readiness slot of `poll_read_ready` instead of a

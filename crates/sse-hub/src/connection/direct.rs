@@ -33,6 +33,7 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
+use super::stream::HOLD_AFTER_BACKLOG;
 use super::{wake, Frame, Shared};
 use crate::hub::HubInner;
 
@@ -92,7 +93,14 @@ impl Shared {
             }
         }
         state.lanes.clear_instant();
-        state.written_at = Some(now);
+        // Like the stream's own writes: one that found a backlog holds the
+        // next write for `min_write_interval`, so a connection that falls
+        // behind goes back to packing many events per write.
+        let backlog = events >= HOLD_AFTER_BACKLOG;
+        if backlog && !hub.config.min_write_interval.is_zero() {
+            state.hold_until = Some(now + hub.config.min_write_interval);
+        }
+        state.written_at = Some((now, backlog));
         self.counters.delivered.fetch_add(events, Ordering::Relaxed);
         hub.stats.delivered.fetch_add(events, Ordering::Relaxed);
         hub.stats.writes.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,8 @@
 //! * the hub side ([`Connection`]), which publishers push frames into — a push
 //!   never waits: it locks the connection's queue for a few instructions,
 //!   applies the overflow policy when full, and wakes the stream only when
-//!   the stream is parked;
+//!   the stream is parked (or, for a quiet connection whose transport lent
+//!   the hub its socket, asks for a direct write instead: see `direct`);
 //! * the client side ([`EventStream`]), the outgoing byte stream. The stream
 //!   *is* the connection's driver: it owns the flush, heartbeat, lifetime and
 //!   drain timers as one re-armed sleep, so an idle connection costs no task
@@ -136,30 +137,32 @@ pub(crate) struct State {
     /// When the last instant event arrived (direct writes are for quiet
     /// connections only).
     pub(crate) last_arrival: Option<Instant>,
-    /// When a direct write last went out; the stream's heartbeat counts it.
-    pub(crate) written_at: Option<Instant>,
+    /// Average gap between instant events, µs (see `is_quiet`).
+    pub(crate) arrival_gap_us: u64,
+    /// When a direct write last went out (the stream's heartbeat counts it)
+    /// and whether it found a backlog (which starts a hold, as the stream's
+    /// own writes do).
+    pub(crate) written_at: Option<(Instant, bool)>,
     /// A direct write was requested and has not run yet.
     pub(crate) direct_pending: bool,
 }
 
-impl State {
-    /// Records an instant event's arrival and says whether the previous one
-    /// was at least `gap` ago (direct writes are for quiet connections).
-    fn is_quiet(&mut self, now: Instant, gap: Option<Duration>) -> bool {
-        let previous = self.last_arrival.replace(now);
-        gap.is_some_and(|gap| previous.is_none_or(|at| now.saturating_duration_since(at) >= gap))
-    }
-}
+/// Longest inter-arrival gap the average counts: a connection that idled
+/// for an hour is quiet, but a few fast events make it busy again.
+const MAX_COUNTED_GAP_US: u64 = 100_000;
 
-impl fmt::Debug for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("State")
-            .field("lanes", &self.lanes)
-            .field("close", &self.close)
-            .field("close_at", &self.close_at)
-            .field("parked", &self.parked)
-            .field("direct", &self.writer.is_some())
-            .finish_non_exhaustive()
+impl State {
+    /// Records an instant event's arrival and says whether the connection is
+    /// quiet: its average gap between instant events (an exponential
+    /// average, each new gap weighing half) is at least `gap`. One late event
+    /// in a fast stream does not make it quiet; one early event in a slow
+    /// stream does not make it busy.
+    fn is_quiet(&mut self, now: Instant, gap: Option<Duration>) -> bool {
+        let since = self.last_arrival.replace(now).map_or(MAX_COUNTED_GAP_US, |at| {
+            u64::try_from(now.saturating_duration_since(at).as_micros()).unwrap_or(u64::MAX)
+        });
+        self.arrival_gap_us = (self.arrival_gap_us + since.min(MAX_COUNTED_GAP_US)) / 2;
+        gap.is_some_and(|gap| u128::from(self.arrival_gap_us) >= gap.as_micros())
     }
 }
 
@@ -227,6 +230,7 @@ impl Shared {
                 parked: false,
                 writer: None,
                 last_arrival: None,
+                arrival_gap_us: MAX_COUNTED_GAP_US,
                 written_at: None,
                 direct_pending: false,
             }),
@@ -236,9 +240,16 @@ impl Shared {
     }
 
     /// Queues `frame`; never blocks beyond the connection's own lock.
+    /// With `direct` (the hub's direct writes are keeping up),
     /// [`Offer::Deferred`] asks the caller to have it written directly (see
     /// `direct`) instead of waking the stream.
-    pub(crate) fn offer(&self, frame: &SharedFrame, now: Instant, config: &Config) -> Offer {
+    pub(crate) fn offer(
+        &self,
+        frame: &SharedFrame,
+        now: Instant,
+        config: &Config,
+        direct: bool,
+    ) -> Offer {
         let waker;
         {
             let mut state = self.state.lock();
@@ -255,7 +266,7 @@ impl Shared {
                 }
             }
             let instant = frame.priority == Priority::Instant;
-            let quiet = instant && state.is_quiet(now, config.direct_write_gap);
+            let quiet = instant && state.is_quiet(now, config.direct_write_gap) && direct;
             let had_held = state.lanes.has_held();
             match state.lanes.push(frame.clone()) {
                 Push::Full => return Offer::Full,
@@ -417,17 +428,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_connection_is_quiet_when_its_previous_instant_event_is_a_gap_old() {
+    fn a_connection_is_quiet_while_its_average_gap_between_events_is_long() {
         let shared = Shared::new(1, Metadata::default(), Vec::new(), None, 8);
         let mut state = shared.state.lock();
-        let t0 = Instant::now();
         let gap = Some(Duration::from_millis(2));
-        assert!(state.is_quiet(t0, gap), "first event");
-        assert!(!state.is_quiet(t0 + Duration::from_millis(1), gap));
-        // Measured from the previous arrival, not the last quiet one.
-        assert!(!state.is_quiet(t0 + Duration::from_millis(2), gap));
-        assert!(state.is_quiet(t0 + Duration::from_millis(5), gap));
-        assert!(!state.is_quiet(t0 + Duration::from_secs(9), None), "off");
-        assert!(state.is_quiet(t0 + Duration::from_secs(9), Some(Duration::ZERO)));
+        let mut now = Instant::now();
+        let mut arrive = |state: &mut State, after_us: u64, gap| {
+            now += Duration::from_micros(after_us);
+            state.is_quiet(now, gap)
+        };
+        assert!(arrive(&mut state, 0, gap), "first event");
+        // 10 ms apart: quiet throughout.
+        for _ in 0..20 {
+            assert!(arrive(&mut state, 10_000, gap));
+        }
+        // A burst 0.5 ms apart turns it busy within a few events...
+        let busy_after = (1..=20)
+            .find(|_| !arrive(&mut state, 500, gap))
+            .expect("busy");
+        assert!(busy_after <= 5, "{busy_after}");
+        for _ in 0..20 {
+            assert!(!arrive(&mut state, 500, gap));
+        }
+        // ...and one late event does not make it quiet again.
+        assert!(!arrive(&mut state, 3_000, gap));
+        assert!(!arrive(&mut state, 500, gap));
+        // A pause does.
+        assert!(arrive(&mut state, 1_000_000, gap));
+        assert!(!arrive(&mut state, 0, None), "off");
+        assert!(arrive(&mut state, 0, Some(Duration::ZERO)));
     }
 }

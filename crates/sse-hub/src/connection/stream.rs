@@ -20,7 +20,7 @@ use crate::hub::HubInner;
 /// `min_write_interval`: a backlog that size means the connection's writes
 /// are falling behind its publishers; one or two queued events are ordinary
 /// scheduling jitter and must not add latency.
-const HOLD_AFTER_BACKLOG: u64 = 4;
+pub(super) const HOLD_AFTER_BACKLOG: u64 = 4;
 
 /// The SSE body of one connection: `Bytes` chunks ready to write to the
 /// socket, in order. Polling it drives the connection (flushes, heartbeats,
@@ -141,11 +141,10 @@ impl Live {
         // From here until we park, the transport may be writing what we
         // return: publishers must not write directly.
         state.parked = false;
-        if let Some(at) = state.written_at.take() {
-            // A publisher wrote a lone event: it resets the heartbeat, and
-            // it was no backlog.
+        if let Some((at, backlog)) = state.written_at.take() {
+            // A direct write went out while we were parked.
             self.last_write = self.last_write.max(at);
-            self.last_event_write = None;
+            self.last_event_write = backlog.then_some(at);
         }
         if state.close.is_some() {
             return Step::End;

@@ -44,9 +44,10 @@ impl Tally {
         conn: &Arc<Shared>,
         frame: &SharedFrame,
         now: Instant,
+        direct: bool,
     ) {
         let stats = &inner.stats;
-        match conn.offer(frame, now, &inner.config) {
+        match conn.offer(frame, now, &inner.config, direct) {
             Offer::Queued => self.recipients += 1,
             Offer::Deferred => {
                 self.recipients += 1;
@@ -79,6 +80,15 @@ impl Tally {
     }
 }
 
+/// Whether new offers may ask for direct writes: only while the previous
+/// ones are done. Direct writes give up batching, so when they fall behind
+/// (events arrive faster than one write per event can follow, as under a
+/// flood of publishes) connections go back to their streams, which pack
+/// everything queued into one write and hold writes once they fall behind.
+pub(crate) fn direct_allowed(inner: &HubInner) -> bool {
+    inner.direct_backlog.load(Ordering::Relaxed) == 0
+}
+
 /// Runs the direct writes of `conns`: on the runtime's workers when called
 /// inside a runtime, else right here.
 pub(crate) fn write_direct(inner: &Arc<HubInner>, conns: Vec<Arc<Shared>>) {
@@ -95,6 +105,9 @@ pub(crate) fn write_direct(inner: &Arc<HubInner>, conns: Vec<Arc<Shared>>) {
         tokio::runtime::RuntimeFlavor::MultiThread => handle.metrics().num_workers(),
         _ => 1,
     };
+    inner
+        .direct_backlog
+        .fetch_add(conns.len(), Ordering::Relaxed);
     let job = Arc::new(Job {
         inner: inner.clone(),
         conns,
@@ -102,7 +115,7 @@ pub(crate) fn write_direct(inner: &Arc<HubInner>, conns: Vec<Arc<Shared>>) {
     });
     for _ in 0..workers.clamp(1, job.conns.len().div_ceil(CHUNK)) {
         let job = job.clone();
-        handle.spawn(async move { job.work() });
+        handle.spawn(async move { job.work().await });
     }
 }
 
@@ -114,7 +127,9 @@ struct Job {
 }
 
 impl Job {
-    fn work(&self) {
+    /// Takes chunks until none are left, yielding between them so that
+    /// publish requests keep being served (and see the backlog).
+    async fn work(&self) {
         loop {
             let start = self
                 .next
@@ -123,9 +138,14 @@ impl Job {
             let Some(chunk) = self.conns.get(start..) else {
                 return;
             };
-            for conn in chunk.iter().take(CHUNK) {
+            let chunk = &chunk[..chunk.len().min(CHUNK)];
+            for conn in chunk {
                 conn.write_direct(&self.inner);
             }
+            self.inner
+                .direct_backlog
+                .fetch_sub(chunk.len(), Ordering::Relaxed);
+            tokio::task::yield_now().await;
         }
     }
 }

@@ -58,6 +58,8 @@ pub(crate) struct HubInner {
     pub(crate) empty: Notify,
     /// Flips to `true` when the hub drains; bridges watch it to stop.
     pub(crate) stopping: watch::Sender<bool>,
+    /// Direct writes requested and not yet run (see `fanout`).
+    pub(crate) direct_backlog: AtomicUsize,
 }
 
 impl Hub {
@@ -78,6 +80,7 @@ impl Hub {
                 paused: AtomicUsize::new(0),
                 empty: Notify::new(),
                 stopping: watch::channel(false).0,
+                direct_backlog: AtomicUsize::new(0),
             }),
         })
     }

@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::errors::excerpt;
-use super::fanout::{write_direct, Tally};
+use super::fanout::{direct_allowed, write_direct, Tally};
 use super::{Hub, PublishError};
 use crate::connection::Frame;
 use crate::event::{Event, Metadata, Receipt, Scope};
@@ -189,9 +189,10 @@ impl Hub {
             }
             registry.route(&prepared.topics, &prepared.group, prepared.scope, &mut keys);
             let now = frame.published_at;
+            let direct = direct_allowed(inner);
             for key in keys {
                 if let Some(conn) = registry.conns.get(&key) {
-                    tally.offer(inner, conn, &frame, now);
+                    tally.offer(inner, conn, &frame, now, direct);
                 }
             }
         }
