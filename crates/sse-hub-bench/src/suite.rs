@@ -419,7 +419,12 @@ pub async fn run(cfg: &SuiteConfig) -> Result<String> {
                     outs[i].1.push(Outcome::Failed("skipped (budget)".into()));
                     continue;
                 }
-                eprintln!("[suite] {} on {} (run {}) ...", sc.title, server.name(), round + 1);
+                eprintln!(
+                    "[suite] {} on {} (run {}) ...",
+                    sc.title,
+                    server.name(),
+                    round + 1
+                );
                 let o = run_one(cfg, sc, server).await;
                 match &o {
                     Outcome::Done(r) => {
@@ -450,7 +455,9 @@ pub async fn run(cfg: &SuiteConfig) -> Result<String> {
                         .unwrap_or_default()
                         .iter()
                         .map(|o| match o {
-                            Outcome::Done(r) => f(r, cfg).map_or("n/a".into(), |v| format!("{v:.2}")),
+                            Outcome::Done(r) => {
+                                f(r, cfg).map_or("n/a".into(), |v| format!("{v:.2}"))
+                            }
                             Outcome::Failed(_) => "failed".into(),
                         })
                         .collect()

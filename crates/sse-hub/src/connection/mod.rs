@@ -158,9 +158,12 @@ impl State {
     /// in a fast stream does not make it quiet; one early event in a slow
     /// stream does not make it busy.
     fn is_quiet(&mut self, now: Instant, gap: Option<Duration>) -> bool {
-        let since = self.last_arrival.replace(now).map_or(MAX_COUNTED_GAP_US, |at| {
-            u64::try_from(now.saturating_duration_since(at).as_micros()).unwrap_or(u64::MAX)
-        });
+        let since = self
+            .last_arrival
+            .replace(now)
+            .map_or(MAX_COUNTED_GAP_US, |at| {
+                u64::try_from(now.saturating_duration_since(at).as_micros()).unwrap_or(u64::MAX)
+            });
         self.arrival_gap_us = (self.arrival_gap_us + since.min(MAX_COUNTED_GAP_US)) / 2;
         gap.is_some_and(|gap| u128::from(self.arrival_gap_us) >= gap.as_micros())
     }
