@@ -90,7 +90,7 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// Shortest time between two event writes to one connection.
     pub min_write_interval: Duration,
-    /// Publisher-driven writes for quiet connections (`None`: off).
+    /// Direct writes for quiet connections (`None`: off).
     pub direct_write_gap: Option<Duration>,
     /// Full-queue policy.
     pub overflow: OverflowPolicy,

@@ -216,8 +216,9 @@ impl Connection {
     /// or a write misses the deadline. The hub's drain ends the stream, so
     /// graceful shutdown needs nothing more here.
     ///
-    /// The socket is shared with the hub: while the stream is parked,
-    /// publishers write lone events to it themselves (`connection::direct`).
+    /// With direct writes on, the socket is shared with the hub: while the
+    /// stream is parked, runtime workers write events to it without waking
+    /// this task (`connection::direct`).
     /// This loop keeps the contract that makes that safe: it writes what the
     /// stream yields, in order, and polls the stream again only when that
     /// write is done.
@@ -294,7 +295,7 @@ enum Next {
     Readable(io::Result<()>),
 }
 
-/// The fast path's socket, lent to the hub for publisher-driven writes.
+/// The fast path's socket, lent to the hub for direct writes.
 struct SocketWriter(Arc<TcpStream>);
 
 impl DirectWrite for SocketWriter {

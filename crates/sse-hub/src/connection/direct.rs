@@ -9,7 +9,7 @@
 //! queues the frame as always but, instead of waking the stream, asks for a
 //! direct write ([`Offer::Deferred`](super::Offer::Deferred)). The hub runs
 //! those writes after the fan-out, in chunks spread over the runtime's workers
-//! (`hub::flush`): each locks the connection, writes what its instant lane
+//! (`hub::fanout`): each locks the connection, writes what its instant lane
 //! holds to the socket, and leaves the task asleep.
 //!
 //! Ordering holds because frames still go through the connection's queue in
@@ -21,11 +21,14 @@
 //! Whatever a direct write cannot finish (a partial write, a full socket, an
 //! expired frame) stays queued, in front, and the stream is woken as usual.
 //!
-//! Direct writes trade batching for latency, so they are used only for a
-//! connection whose previous instant event arrived at least
-//! [`Config::direct_write_gap`](crate::Config::direct_write_gap) ago: a
-//! connection receiving events faster than that is served by its stream,
-//! which packs everything queued into one write.
+//! Direct writes give up batching, so they are used only for a connection
+//! whose average gap between instant events is at least
+//! [`Config::direct_write_gap`](crate::Config::direct_write_gap), and only
+//! while the hub's earlier direct writes are done; a direct write that found
+//! a backlog starts the `min_write_interval` hold like the stream's own
+//! writes. Everything else is served by the stream, which packs everything
+//! queued into one write. Off by default: see the measurements in
+//! `BENCHMARKS.md`.
 
 use std::io;
 use std::sync::atomic::Ordering;

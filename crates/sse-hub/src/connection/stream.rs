@@ -101,8 +101,7 @@ impl EventStream {
     }
 
     /// Lends the hub a non-blocking writer to this connection's socket, for
-    /// publisher-driven writes while the stream is parked (see
-    /// `connection::direct`). The transport must write what the stream
+    /// direct writes while the stream is parked (see `connection::direct`). The transport must write what the stream
     /// yields in order, and poll it again only once that write is done.
     pub(crate) fn lend_writer(&self, writer: Arc<dyn DirectWrite>) {
         if let Some(live) = &self.live {

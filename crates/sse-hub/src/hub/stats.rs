@@ -70,19 +70,13 @@ pub struct LatencyHistogram {
 
 impl LatencyHistogram {
     pub(crate) fn record(&self, latency: Duration) {
-        self.record_n(latency, 1);
-    }
-
-    /// Records `count` deliveries of the same latency.
-    pub(crate) fn record_n(&self, latency: Duration, count: u64) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         let slot = LATENCY_BUCKETS_US
             .iter()
             .position(|&bound| us <= bound)
             .unwrap_or(LATENCY_BUCKETS_US.len());
-        self.buckets[slot].fetch_add(count, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add(us.saturating_mul(count), Ordering::Relaxed);
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
     /// `(upper bound µs or None for +Inf, count in that bucket)`, and the sum in µs.

@@ -135,7 +135,7 @@ async fn bursts_mix_direct_and_stream_writes_without_loss_or_reordering() {
     );
 }
 
-/// Reads the raw HTTP response until `want` events of `size` bytes of data
+/// Reads the raw HTTP response until `want` events of type `big`
 /// arrived, and returns their data in order.
 async fn read_events(socket: &mut TcpStream, want: usize) -> Vec<String> {
     let mut buf = Vec::new();
@@ -165,6 +165,18 @@ async fn read_events(socket: &mut TcpStream, want: usize) -> Vec<String> {
     }
 }
 
+/// A raw TCP subscriber to topic `t` that reads only when the test says so.
+async fn raw_subscriber(hub: &Hub) -> TcpStream {
+    let addr = serve(hub).await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /events?topic=t HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    wait_for("subscribed", || hub.connection_count() == 1).await;
+    socket
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_socket_turns_direct_writes_back_into_stream_writes_intact() {
     let hub = Hub::new(
@@ -174,13 +186,7 @@ async fn a_full_socket_turns_direct_writes_back_into_stream_writes_intact() {
             .send_buffer_size(4096),
     )
     .unwrap();
-    let addr = serve(&hub).await;
-    let mut socket = TcpStream::connect(addr).await.unwrap();
-    socket
-        .write_all(b"GET /events?topic=t HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    wait_for("subscribed", || hub.connection_count() == 1).await;
+    let mut socket = raw_subscriber(&hub).await;
     // The client does not read while 200 events of 40 KiB (8 MB, more than
     // the loopback socket buffers hold) are published one by one: direct
     // writes fill the socket, then write partly, then not at all, and the
@@ -215,13 +221,7 @@ async fn a_client_that_stops_reading_is_closed_when_direct_writes_fill_its_socke
             .max_event_bytes(128 * 1024),
     )
     .unwrap();
-    let addr = serve(&hub).await;
-    let mut socket = TcpStream::connect(addr).await.unwrap();
-    socket
-        .write_all(b"GET /events?topic=t HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    wait_for("subscribed", || hub.connection_count() == 1).await;
+    let socket = raw_subscriber(&hub).await;
     let payload = "x".repeat(32 * 1024);
     let start = std::time::Instant::now();
     while hub.connection_count() > 0 {
