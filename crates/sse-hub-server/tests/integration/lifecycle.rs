@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{error_of, json_of, Server, Sse, WAIT};
+use crate::common::{binary_command, error_of, free_port, json_of, Server, Sse, WAIT};
 
 #[tokio::test]
 async fn publish_requires_the_token_when_configured() {
@@ -205,18 +205,8 @@ async fn graceful_shutdown_completes_with_open_streams() {
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-hub"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SSE_HUB_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command
+    let port = free_port();
+    let mut child = binary_command()
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--drain-timeout-s", "2", "--log", "info"])
         .stdout(Stdio::piped())
@@ -283,11 +273,7 @@ async fn sigterm_drains_and_exits_zero() {
 
 #[tokio::test]
 async fn binary_refuses_open_publish_on_non_loopback() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-hub"))
-        .args(["--listen", "0.0.0.0:0"])
-        .env_remove("SSE_HUB_PUBLISH_TOKEN")
-        .env_remove("SSE_HUB_CONFIG")
-        .output();
+    let output = binary_command().args(["--listen", "0.0.0.0:0"]).output();
     let output = tokio::time::timeout(WAIT, output).await.unwrap().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::common::WAIT;
+use crate::common::{binary_command, free_port, WAIT};
 
 /// The Redis the tests use.
 fn redis_url() -> String {
@@ -75,24 +75,6 @@ impl Drop for Prefix {
 }
 
 /// A free local port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The `sse-hub` binary, without the `SSE_HUB_*` variables of this process.
-fn command() -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-hub"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SSE_HUB_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
 
 /// The `sse-hub` binary, started with `--replay redis` on `prefix`.
 struct Binary {
@@ -104,7 +86,7 @@ struct Binary {
 impl Binary {
     async fn start(prefix: &Prefix) -> Self {
         let port = free_port();
-        let mut child = command()
+        let mut child = binary_command()
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--replay", "redis", "--redis-url", &redis_url()])
             .args(["--redis-prefix", &prefix.0])
@@ -300,7 +282,7 @@ async fn redis_replay_of_an_unknown_id_resyncs() {
 #[tokio::test]
 async fn binary_fails_to_start_when_redis_is_unreachable() {
     let port = free_port();
-    let output = command()
+    let output = binary_command()
         .args(["--listen", "127.0.0.1:0", "--replay", "redis"])
         .args([
             "--redis-url",

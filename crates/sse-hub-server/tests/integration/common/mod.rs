@@ -17,6 +17,26 @@ use tokio::task::JoinHandle;
 /// Longest wait for something that should happen.
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
+/// A port that was free a moment ago, for a server binary to listen on.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `sse-hub` binary, without the `SSE_HUB_*` variables of this process.
+pub(crate) fn binary_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-hub"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SSE_HUB_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 /// Flags every test server starts with, unless the test sets them.
 const BASE_ARGS: &[&str] = &[
     "sse-hub",
