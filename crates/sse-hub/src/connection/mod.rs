@@ -269,7 +269,12 @@ impl Shared {
                 }
             }
             let instant = frame.priority == Priority::Instant;
-            let quiet = instant && state.is_quiet(now, config.direct_write_gap) && direct;
+            // Arrivals are tracked only where direct writes can happen (the
+            // transport lent a writer): nothing is added to offers otherwise.
+            let quiet = instant
+                && state.writer.is_some()
+                && state.is_quiet(now, config.direct_write_gap)
+                && direct;
             let had_held = state.lanes.has_held();
             match state.lanes.push(frame.clone()) {
                 Push::Full => return Offer::Full,
