@@ -147,14 +147,16 @@ async fn bursts_mix_direct_and_stream_writes_without_loss_or_reordering() {
     );
 }
 
-/// Reads the raw HTTP response until `want` events of type `big`
+/// Reads the raw HTTP response until `want` complete events of type `big`
 /// arrived, and returns their data in order.
 async fn read_events(socket: &mut TcpStream, want: usize) -> Vec<String> {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let text = String::from_utf8_lossy(&buf);
-        let data: Vec<String> = text
+        // Only complete events: those a blank line has ended.
+        let complete = text.rfind("\n\n").map_or("", |end| &text[..end]);
+        let data: Vec<String> = complete
             .split("\n\n")
             .filter_map(|block| {
                 let lines: Vec<&str> = block.lines().collect();
