@@ -74,8 +74,6 @@ impl Drop for Prefix {
     }
 }
 
-/// A free local port.
-
 /// The `sse-hub` binary, started with `--replay redis` on `prefix`.
 struct Binary {
     child: Child,
