@@ -288,8 +288,11 @@ impl Shared {
                 return Offer::Queued;
             }
             if instant && !held_back && state.parked && state.writer.is_some() {
-                if state.direct_pending {
+                if state.direct_pending && direct {
                     // A direct write is already due; it will take this too.
+                    // Not when direct writes are behind (`direct` is off):
+                    // the connection would wait for a write job queued
+                    // behind a whole fan-out's tasks, so wake the stream.
                     return Offer::Queued;
                 }
                 if quiet {
