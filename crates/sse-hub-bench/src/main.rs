@@ -82,6 +82,29 @@ struct LoadArgs {
     json: bool,
 }
 
+impl LoadArgs {
+    fn into_config(self) -> load::LoadConfig {
+        load::LoadConfig {
+            url: self.url,
+            clients: self.clients,
+            events: self.events,
+            rate: self.rate,
+            in_flight: self.in_flight,
+            batch: self.batch,
+            payload: self.payload,
+            topic: self.topic,
+            priority: self.priority,
+            coalesce_key: self.coalesce_key,
+            duration_s: self.duration_s,
+            server_pid: self.server_pid,
+            settle_ms: self.settle_ms,
+            timeout_s: self.timeout_s,
+            connect_concurrency: self.connect_concurrency,
+            ready_wait_ms: self.ready_wait_ms,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct SuiteArgs {
     /// sse-hub server binary.
@@ -108,6 +131,10 @@ struct SuiteArgs {
     /// Also write all reports as JSON to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Share every CPU between server and load generator in the latency
+    /// scenario (S2) instead of giving the load generator its own CPU.
+    #[arg(long)]
+    no_isolate: bool,
 }
 
 #[tokio::main]
@@ -121,26 +148,10 @@ async fn main() -> Result<()> {
             baseline::serve(listener).await
         }
         Cmd::Load(a) => {
-            let cfg = load::LoadConfig {
-                url: a.url,
-                clients: a.clients,
-                events: a.events,
-                rate: a.rate,
-                in_flight: a.in_flight,
-                batch: a.batch,
-                payload: a.payload,
-                topic: a.topic,
-                priority: a.priority,
-                coalesce_key: a.coalesce_key,
-                duration_s: a.duration_s,
-                server_pid: a.server_pid,
-                settle_ms: a.settle_ms,
-                timeout_s: a.timeout_s,
-                connect_concurrency: a.connect_concurrency,
-                ready_wait_ms: a.ready_wait_ms,
-            };
+            let json = a.json;
+            let cfg = a.into_config();
             let rep = load::run(&cfg).await?;
-            if a.json {
+            if json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
             } else {
                 print!("{}", rep.to_text());
@@ -158,8 +169,50 @@ async fn main() -> Result<()> {
                 budget_s: a.budget_s,
                 log_dir: a.log_dir,
                 json_out: a.json_out,
+                isolate: !a.no_isolate,
             };
             suite::run(&cfg).await.map(|_| ())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+    use super::*;
+
+    fn parsed(cfg: &load::LoadConfig) -> load::LoadConfig {
+        let args = std::iter::once("sse-hub-bench".to_owned())
+            .chain(std::iter::once("load".to_owned()))
+            .chain(cfg.to_args());
+        match Cli::parse_from(args).cmd {
+            Cmd::Load(a) => a.into_config(),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn load_config_round_trips_through_its_arguments() {
+        let plain = load::LoadConfig::default();
+        assert_eq!(parsed(&plain), plain);
+        let full = load::LoadConfig {
+            url: "http://127.0.0.1:1234".into(),
+            clients: 7,
+            events: 0,
+            rate: 12.5,
+            in_flight: 3,
+            batch: 9,
+            payload: 100,
+            topic: "a/b c".into(),
+            priority: Some("coalesced".into()),
+            coalesce_key: Some("progress".into()),
+            duration_s: 1.25,
+            server_pid: Some(42),
+            settle_ms: 11,
+            timeout_s: 3.5,
+            connect_concurrency: 5,
+            ready_wait_ms: 6,
+        };
+        assert_eq!(parsed(&full), full);
     }
 }

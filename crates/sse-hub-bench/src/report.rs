@@ -1,10 +1,10 @@
 //! Reports: one load run's figures, and the suite's comparison table.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// Latency percentiles, in µs (publish-time to client-read-time).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Number of samples.
     pub count: u64,
@@ -20,8 +20,22 @@ pub struct LatencySummary {
     pub mean: f64,
 }
 
+impl LatencySummary {
+    /// The summary of a histogram of µs values; `None` when it is empty.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Option<Self> {
+        (!h.is_empty()).then(|| Self {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+            mean: h.mean(),
+        })
+    }
+}
+
 /// Everything one load run measured.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LoadReport {
     /// Server URL.
     pub url: String,
@@ -71,8 +85,12 @@ pub struct LoadReport {
     pub delivery_window_ms: u64,
     /// Distinct deliveries per second over the delivery window.
     pub throughput_per_s: f64,
-    /// Latency percentiles.
+    /// Latency percentiles, publish to the client's read of the event.
     pub latency_us: Option<LatencySummary>,
+    /// Latency percentiles, publish to the event's arrival in the client's
+    /// socket (kernel receive timestamp): what a client on its own CPU sees,
+    /// without the load generator's own read queue.
+    pub arrival_latency_us: Option<LatencySummary>,
     /// Server CPU time (user + system) from publish start to the end of the
     /// settle phase, in µs.
     pub server_cpu_us: Option<u64>,
@@ -139,12 +157,17 @@ impl LoadReport {
             "throughput             {:.0} deliveries/s over {} ms",
             self.throughput_per_s, self.delivery_window_ms
         );
-        if let Some(l) = &self.latency_us {
-            let _ = writeln!(
-                s,
-                "latency (µs)           p50 {} p90 {} p99 {} max {} mean {:.0} (n={})",
-                l.p50, l.p90, l.p99, l.max, l.mean, l.count
-            );
+        for (name, l) in [
+            ("latency to read (µs) ", &self.latency_us),
+            ("latency to arrival   ", &self.arrival_latency_us),
+        ] {
+            if let Some(l) = l {
+                let _ = writeln!(
+                    s,
+                    "{name}  p50 {} p90 {} p99 {} max {} mean {:.0} (n={})",
+                    l.p50, l.p90, l.p99, l.max, l.mean, l.count
+                );
+            }
         }
         let _ = writeln!(
             s,

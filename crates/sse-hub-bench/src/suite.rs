@@ -2,6 +2,7 @@
 //! baseline (each as a fresh child process per scenario) and prints one
 //! markdown table.
 
+use crate::isolate::CpuSplit;
 use crate::load::{self, LoadConfig};
 use crate::procstat;
 use crate::report::{markdown_table, Cell, LoadReport, Row};
@@ -33,6 +34,9 @@ pub struct SuiteConfig {
     pub log_dir: PathBuf,
     /// Write every load report as JSON to this file.
     pub json_out: Option<PathBuf>,
+    /// Run latency scenarios with the load generator on its own CPU (see
+    /// [`crate::isolate`]); `false` shares every CPU between both.
+    pub isolate: bool,
 }
 
 /// Which server a run targets.
@@ -67,6 +71,9 @@ struct Scenario {
     /// the median over the rounds. More than one where a figure is a tail
     /// (p99) that moves ±30 % between single runs on this shared machine.
     rounds: usize,
+    /// A latency scenario: the load generator runs on its own CPU and the
+    /// server on the others, when the machine allows it.
+    isolated: bool,
     figures: &'static [Figure],
 }
 
@@ -149,6 +156,7 @@ const SCENARIOS: &[Scenario] = &[
         title: "S1 fan-out (1k clients × 2k events, 64 B, max rate)",
         timeout_s: 60.0,
         rounds: 1,
+        isolated: false,
         figures: &[
             ("server CPU µs / delivery", |r, _| {
                 r.server_cpu_us_per_delivery
@@ -159,15 +167,22 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "S2",
-        title: "S2 latency (1k clients, 100 ev/s, 10 s, median of 3 alternating runs)",
+        title: "S2 latency (1k clients, 100 ev/s, 10 s, median of 5 alternating runs)",
         timeout_s: 25.0,
-        rounds: 3,
+        rounds: 5,
+        isolated: true,
         figures: &[
-            ("latency p50 (ms)", |r, _| {
-                r.latency_us.map(|l| l.p50 as f64 / 1000.0)
+            ("latency to arrival p50 (ms)", |r, _| {
+                r.arrival_latency_us.map(|l| l.p50 as f64 / 1000.0)
             }),
-            ("latency p99 (ms)", |r, _| {
+            ("latency to arrival p99 (ms)", |r, _| {
+                r.arrival_latency_us.map(|l| l.p99 as f64 / 1000.0)
+            }),
+            ("latency to read p99 (ms)", |r, _| {
                 r.latency_us.map(|l| l.p99 as f64 / 1000.0)
+            }),
+            ("server CPU µs / delivery", |r, _| {
+                r.server_cpu_us_per_delivery
             }),
             ("deliveries missing", |r, _| Some(r.missing as f64)),
         ],
@@ -177,6 +192,7 @@ const SCENARIOS: &[Scenario] = &[
         title: "S3 idle memory (10k connections)",
         timeout_s: 45.0,
         rounds: 1,
+        isolated: false,
         figures: &[
             ("RSS per idle connection (KiB)", |r, _| {
                 r.rss_per_connection_kib
@@ -189,6 +205,7 @@ const SCENARIOS: &[Scenario] = &[
         title: "S4 scale (19k connections, 100 events at 20/s)",
         timeout_s: 90.0,
         rounds: 1,
+        isolated: false,
         figures: &[
             ("connections open", |r, _| Some(r.clients_connected as f64)),
             ("deliveries missing (must be 0)", |r, _| {
@@ -204,6 +221,7 @@ const SCENARIOS: &[Scenario] = &[
         title: "S5 coalescing (1k clients, 1 key, 50k updates/s, 5 s)",
         timeout_s: 35.0,
         rounds: 1,
+        isolated: false,
         figures: &[
             ("updates published", |r, _| Some(r.events_published as f64)),
             ("events delivered per client", |r, _| {
@@ -245,12 +263,30 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(8)..].join("\n")
 }
 
-async fn start_server(cfg: &SuiteConfig, server: Server, scenario: &str) -> Result<(Child, u16)> {
+/// A command for `program`, confined to `cpus` through `taskset` when given
+/// (`taskset` execs the program, so the child's pid is the program's).
+fn command_on(cpus: Option<&str>, program: &Path) -> Command {
+    match cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpus).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+async fn start_server(
+    cfg: &SuiteConfig,
+    server: Server,
+    scenario: &str,
+    cpus: Option<&str>,
+) -> Result<(Child, u16)> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let mut cmd = match server {
         Server::SseHub => {
-            let mut c = Command::new(&cfg.sse_hub_bin);
+            let mut c = command_on(cpus, &cfg.sse_hub_bin);
             c.arg("--listen")
                 .arg(&listen)
                 .arg("--flush-interval-ms")
@@ -260,7 +296,7 @@ async fn start_server(cfg: &SuiteConfig, server: Server, scenario: &str) -> Resu
             c
         }
         Server::Baseline => {
-            let mut c = Command::new(&cfg.self_exe);
+            let mut c = command_on(cpus, &cfg.self_exe);
             c.arg("baseline").arg("--listen").arg(&listen);
             c
         }
@@ -306,18 +342,30 @@ async fn start_server(cfg: &SuiteConfig, server: Server, scenario: &str) -> Resu
     }
 }
 
-async fn run_one(cfg: &SuiteConfig, sc: &Scenario, server: Server) -> Outcome {
-    let (mut child, port) = match start_server(cfg, server, sc.id).await {
-        Ok(x) => x,
-        Err(e) => return Outcome::Failed(format!("{e:#}")),
-    };
+async fn run_one(
+    cfg: &SuiteConfig,
+    sc: &Scenario,
+    server: Server,
+    split: Option<&CpuSplit>,
+) -> Outcome {
+    let (mut child, port) =
+        match start_server(cfg, server, sc.id, split.map(|s| s.server.as_str())).await {
+            Ok(x) => x,
+            Err(e) => return Outcome::Failed(format!("{e:#}")),
+        };
     let Some(pid) = child.id() else {
         return Outcome::Failed("server has no pid".into());
     };
     let lc = sc.load(cfg, server, format!("http://127.0.0.1:{port}"), pid);
     // The load run bounds itself; this outer bound catches a hang anyway.
     let hard = Duration::from_secs_f64(sc.timeout_s + 15.0);
-    let out = match tokio::time::timeout(hard, load::run(&lc)).await {
+    let run = async {
+        match split {
+            Some(split) => load_on_cpu(cfg, &lc, &split.loadgen, sc.id, server).await,
+            None => load::run(&lc).await,
+        }
+    };
+    let out = match tokio::time::timeout(hard, run).await {
         Ok(Ok(r)) => Outcome::Done(Box::new(r)),
         Ok(Err(e)) => Outcome::Failed(format!("{e:#}")),
         Err(_) => Outcome::Failed("hung (cut off)".into()),
@@ -325,6 +373,41 @@ async fn run_one(cfg: &SuiteConfig, sc: &Scenario, server: Server) -> Outcome {
     let _ = child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
     out
+}
+
+/// Runs the load generator as a child process confined to `cpu` and reads
+/// its JSON report.
+async fn load_on_cpu(
+    cfg: &SuiteConfig,
+    lc: &LoadConfig,
+    cpu: &str,
+    scenario: &str,
+    server: Server,
+) -> Result<LoadReport> {
+    let log_path = cfg
+        .log_dir
+        .join(format!("loadgen-{}-{}.log", server.name(), scenario));
+    let log = std::fs::File::create(&log_path)?;
+    let out = command_on(Some(cpu), &cfg.self_exe)
+        .arg("load")
+        .args(lc.to_args())
+        .arg("--json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("starting the load generator")?;
+    if !out.status.success() {
+        bail!(
+            "load generator exited with {}; log {}:\n{}",
+            out.status,
+            log_path.display(),
+            log_tail(&log_path)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("reading the load generator's JSON report")
 }
 
 /// The median of a figure over a server's runs, or why there is none.
@@ -373,7 +456,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<String> {
         );
     } else {
         // Probe once, so a binary that cannot serve is reported once.
-        match start_server(cfg, Server::SseHub, "probe").await {
+        match start_server(cfg, Server::SseHub, "probe", None).await {
             Ok((mut child, _)) => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
@@ -395,9 +478,27 @@ pub async fn run(cfg: &SuiteConfig) -> Result<String> {
         .iter()
         .filter(|s| cfg.only.is_empty() || cfg.only.iter().any(|o| o.eq_ignore_ascii_case(s.id)))
         .collect();
+    let split = if cfg.isolate && wanted.iter().any(|s| s.isolated) {
+        match CpuSplit::detect() {
+            Ok(split) => {
+                eprintln!(
+                    "[suite] latency scenarios: server on CPU(s) {}, load generator on CPU {}",
+                    split.server, split.loadgen
+                );
+                Some(split)
+            }
+            Err(why) => {
+                eprintln!("[suite] latency scenarios share all CPUs (no split: {why})");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     let mut all_json = Vec::new();
     for sc in wanted {
+        let sc_split = split.as_ref().filter(|_| sc.isolated);
         let mut outs: Vec<(Server, Vec<Outcome>)> =
             servers.iter().map(|&server| (server, Vec::new())).collect();
         for round in 0..sc.rounds {
@@ -425,7 +526,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<String> {
                     server.name(),
                     round + 1
                 );
-                let o = run_one(cfg, sc, server).await;
+                let o = run_one(cfg, sc, server, sc_split).await;
                 match &o {
                     Outcome::Done(r) => {
                         eprintln!("{}", indent(&r.to_text()));
@@ -499,7 +600,13 @@ pub async fn run(cfg: &SuiteConfig) -> Result<String> {
     if let Some(p) = &cfg.json_out {
         std::fs::write(p, serde_json::to_string_pretty(&all_json)?)?;
     }
-    let table = markdown_table(&rows);
+    let mut table = markdown_table(&rows);
+    if let Some(split) = &split {
+        table.push_str(&format!(
+            "\nLatency scenarios ran with the server on CPU(s) {} and the load generator on CPU {}.\n",
+            split.server, split.loadgen
+        ));
+    }
     eprintln!(
         "[suite] done in {:.0} s (scale {}, flush interval {} ms)",
         t0.elapsed().as_secs_f64(),
@@ -520,4 +627,31 @@ fn indent(s: &str) -> String {
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn commands_run_on_the_cpus_they_are_given() {
+        let Ok(split) = CpuSplit::detect() else {
+            return; // one CPU or no taskset: nothing is confined
+        };
+        for cpus in [&split.loadgen, &split.server] {
+            let out = command_on(Some(cpus), Path::new("sh"))
+                .args(["-c", "grep Cpus_allowed_list /proc/self/status"])
+                .output()
+                .await
+                .unwrap();
+            let line = String::from_utf8_lossy(&out.stdout);
+            let allowed = line.split(':').nth(1).map(str::trim).unwrap_or_default();
+            assert_eq!(
+                crate::isolate::parse_cpu_list(allowed),
+                crate::isolate::parse_cpu_list(cpus),
+                "{line}"
+            );
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! The load generator: N raw-TCP SSE clients, a light keep-alive HTTP/1.1
 //! publisher, and the measurements (deliveries, latency, server CPU and RSS).
 
+mod arrival;
+
 use crate::procstat::{self, Proc};
 use crate::report::{LatencySummary, LoadReport};
 use crate::sse_parse::{parse_payload, ResponseParser, SseParser};
@@ -13,11 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
 
 /// Parameters of one load run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadConfig {
     /// Server base URL, `http://127.0.0.1:PORT` (loopback only).
     pub url: String,
@@ -87,6 +89,43 @@ impl LoadConfig {
             self.events
         }
     }
+
+    /// The `sse-hub-bench load` arguments that reproduce this configuration
+    /// (the suite runs an isolated load generator as a child process).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = [
+            ("--url", self.url.clone()),
+            ("--clients", self.clients.to_string()),
+            ("--events", self.events.to_string()),
+            ("--rate", self.rate.to_string()),
+            ("--in-flight", self.in_flight.to_string()),
+            ("--batch", self.batch.to_string()),
+            ("--payload", self.payload.to_string()),
+            ("--topic", self.topic.clone()),
+            ("--duration-s", self.duration_s.to_string()),
+            ("--settle-ms", self.settle_ms.to_string()),
+            ("--timeout-s", self.timeout_s.to_string()),
+            (
+                "--connect-concurrency",
+                self.connect_concurrency.to_string(),
+            ),
+            ("--ready-wait-ms", self.ready_wait_ms.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_owned(), v])
+        .collect();
+        let optional = [
+            ("--priority", self.priority.clone()),
+            ("--coalesce-key", self.coalesce_key.clone()),
+            ("--server-pid", self.server_pid.map(|p| p.to_string())),
+        ];
+        for (k, v) in optional {
+            if let Some(v) = v {
+                args.extend([k.to_owned(), v]);
+            }
+        }
+        args
+    }
 }
 
 /// Parses `http://HOST:PORT[/...]` into a loopback socket address and the
@@ -143,17 +182,22 @@ struct ClientResult {
     unknown: u64,
     bytes: u64,
     ended_early: bool,
+    /// Publish to read.
     hist: Option<Histogram<u64>>,
+    /// Publish to arrival in the client's socket (kernel receive stamps).
+    arrival_hist: Option<Histogram<u64>>,
 }
 
 const READ_BUF: usize = 8 * 1024;
+/// Latencies a client buffers before recording into its histogram directly.
+const LATENCY_BUF: u64 = 4096;
 
 async fn client(
     addr: SocketAddr,
     request: Arc<Vec<u8>>,
     shared: Arc<Shared>,
     connect_sem: Arc<Semaphore>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: oneshot::Receiver<()>,
     events: u64,
 ) -> ClientResult {
     let mut res = ClientResult::default();
@@ -187,14 +231,21 @@ async fn client(
     };
     let outcome = tokio::select! {
         biased;
-        _ = stop.changed() => Err(anyhow::anyhow!("stopped while connecting")),
+        _ = &mut stop => Err(anyhow::anyhow!("stopped while connecting")),
         r = connect => r,
     };
     shared.attempts_done.fetch_add(1, Ordering::Relaxed);
-    let mut stream = match outcome {
+    let stream = match outcome {
         Ok(s) => s,
         Err(e) => {
             shared.note_error(format!("{e:#}"));
+            return res;
+        }
+    };
+    let mut stream = match arrival::StampedStream::new(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            shared.note_error(format!("client socket: {e}"));
             return res;
         }
     };
@@ -203,15 +254,21 @@ async fn client(
 
     let words = events.div_ceil(64) as usize;
     let mut seen = vec![0u64; words];
-    let mut hist = match Histogram::<u64>::new(2) {
-        Ok(h) => h,
-        Err(e) => {
+    let (mut hist, mut arrival_hist) = match (Histogram::<u64>::new(2), Histogram::<u64>::new(2)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
             shared.note_error(format!("histogram: {e}"));
             return res;
         }
     };
 
-    let mut process = |data: &[u8], now_us: u64, res: &mut ClientResult, new: &mut u64| {
+    // Latencies go to a small preallocated buffer first and into the
+    // histogram after the run: a thousand clients' histograms do not fit in
+    // the cache, and a miss per delivery is a visible share of the load
+    // generator's CPU (which, on a small machine, is in the figures).
+    let mut lats: Vec<u32> = Vec::with_capacity(events.min(LATENCY_BUF) as usize);
+    let mut arrivals: Vec<u32> = Vec::with_capacity(events.min(LATENCY_BUF) as usize);
+    let mut process = |data: &[u8], at: Stamp, res: &mut ClientResult, new: &mut u64| {
         res.received += 1;
         let Some((seq, sent_us)) = parse_payload(data) else {
             res.unknown += 1;
@@ -228,42 +285,58 @@ async fn client(
         }
         seen[w] |= bit;
         *new += 1;
-        let lat = now_us.saturating_sub(sent_us).max(1);
-        // Auto-resizing histogram: `record` grows it; only clamp on failure.
-        if hist.record(lat).is_err() {
-            hist.saturating_record(lat);
+        buffer(
+            &mut lats,
+            &mut hist,
+            at.read_us.saturating_sub(sent_us).max(1),
+        );
+        if let Some(arrived_us) = at.arrived_us {
+            let lat = arrived_us.saturating_sub(sent_us).max(1);
+            buffer(&mut arrivals, &mut arrival_hist, lat);
         }
     };
 
     let mut new = 0u64;
     if !early.is_empty() {
-        let now = shared.now_us();
-        sse.feed(&early, &mut |d| process(d, now, &mut res, &mut new));
+        let at = Stamp {
+            read_us: shared.now_us(),
+            arrived_us: None,
+        };
+        sse.feed(&early, &mut |d| process(d, at, &mut res, &mut new));
     }
+    let mut last_read_us = shared.now_us();
     loop {
         if new > 0 {
             res.distinct += new;
             shared.distinct.fetch_add(new, Ordering::Relaxed);
             shared
                 .last_recv_us
-                .fetch_max(shared.now_us(), Ordering::Relaxed);
+                .fetch_max(last_read_us, Ordering::Relaxed);
             new = 0;
         }
-        let n = tokio::select! {
+        let read = tokio::select! {
             biased;
-            _ = stop.changed() => break,
+            _ = &mut stop => break,
             r = stream.read(&mut buf) => match r {
-                Ok(0) | Err(_) => {
+                Ok(r) if r.n > 0 => r,
+                _ => {
                     res.ended_early = true;
                     break;
                 }
-                Ok(n) => n,
             },
         };
+        let n = read.n;
         res.bytes += n as u64;
         let now = shared.now_us();
+        last_read_us = now;
+        let at = Stamp {
+            read_us: now,
+            arrived_us: read
+                .age
+                .map(|age| now.saturating_sub(age.as_micros() as u64)),
+        };
         let fed = http.feed(&buf[..n], &mut |body| {
-            sse.feed(body, &mut |d| process(d, now, &mut res, &mut new))
+            sse.feed(body, &mut |d| process(d, at, &mut res, &mut new))
         });
         if let Err(e) = fed {
             shared.note_error(format!("stream: {e:#}"));
@@ -279,8 +352,38 @@ async fn client(
         res.distinct += new;
         shared.distinct.fetch_add(new, Ordering::Relaxed);
     }
+    for &l in &lats {
+        record(&mut hist, u64::from(l));
+    }
+    for &l in &arrivals {
+        record(&mut arrival_hist, u64::from(l));
+    }
     res.hist = Some(hist);
+    res.arrival_hist = Some(arrival_hist);
     res
+}
+
+/// When one read happened and when its bytes arrived, µs since the run's
+/// base instant.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    read_us: u64,
+    arrived_us: Option<u64>,
+}
+
+/// Keeps `v` in the preallocated buffer while it has room, else records it.
+fn buffer(buf: &mut Vec<u32>, hist: &mut Histogram<u64>, v: u64) {
+    match u32::try_from(v) {
+        Ok(v) if buf.len() < buf.capacity() => buf.push(v),
+        _ => record(hist, v),
+    }
+}
+
+fn record(hist: &mut Histogram<u64>, v: u64) {
+    // Auto-resizing histogram: `record` grows it; only clamp on failure.
+    if hist.record(v).is_err() {
+        hist.saturating_record(v);
+    }
 }
 
 fn read_server<T>(pid: Option<u32>, f: impl Fn(Proc) -> Result<T>) -> Option<T> {
@@ -319,16 +422,20 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
         )
         .into_bytes(),
     );
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // One stop channel per client: a shared `watch` would put every read of
+    // every client through one waiter list (a lock per delivery).
+    let mut stops = Vec::with_capacity(cfg.clients);
     let sem = Arc::new(Semaphore::new(cfg.connect_concurrency.max(1)));
     let mut clients = JoinSet::new();
     for _ in 0..cfg.clients {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        stops.push(stop_tx);
         clients.spawn(client(
             addr,
             request.clone(),
             shared.clone(),
             sem.clone(),
-            stop_rx.clone(),
+            stop_rx,
             events,
         ));
     }
@@ -417,8 +524,10 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
     let last_recv_us = shared.last_recv_us.load(Ordering::Relaxed);
 
     // Stop and collect.
-    let _ = stop_tx.send(true);
+    // Dropping the senders completes every client's stop receiver.
+    drop(stops);
     let mut merged = Histogram::<u64>::new(2)?;
+    let mut merged_arrival = Histogram::<u64>::new(2)?;
     let mut rep = LoadReport {
         url: cfg.url.clone(),
         clients_requested: cfg.clients,
@@ -455,6 +564,9 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
                 if let Some(h) = &r.hist {
                     merged.add(h)?;
                 }
+                if let Some(h) = &r.arrival_hist {
+                    merged_arrival.add(h)?;
+                }
             }
             Ok(Some(Err(_))) => {}
             Ok(None) => break,
@@ -475,16 +587,8 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
         rep.delivery_window_ms = (window * 1000.0) as u64;
         rep.throughput_per_s = rep.deliveries_distinct as f64 / window;
     }
-    if !merged.is_empty() {
-        rep.latency_us = Some(LatencySummary {
-            count: merged.len(),
-            p50: merged.value_at_quantile(0.50),
-            p90: merged.value_at_quantile(0.90),
-            p99: merged.value_at_quantile(0.99),
-            max: merged.max(),
-            mean: merged.mean(),
-        });
-    }
+    rep.latency_us = LatencySummary::of(&merged);
+    rep.arrival_latency_us = LatencySummary::of(&merged_arrival);
     if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
         let cpu = b.saturating_sub(a);
         rep.server_cpu_us = Some(cpu);
