@@ -116,7 +116,7 @@ impl Config {
             max_id_len: 256,
             max_write_bytes: 64 * 1024,
             min_write_interval: Duration::ZERO,
-            direct_write_gap: None,
+            direct_write_gap: Some(Duration::from_millis(2)),
             on_connect: None,
             on_disconnect: None,
             on_pause: None,
@@ -283,19 +283,19 @@ impl Config {
     /// Direct writes: when an instant event reaches a connection whose
     /// stream is parked (nothing queued, nothing being written) and whose
     /// average gap between instant events is at least `gap`, a runtime
-    /// worker writes it to the socket after the fan-out instead of waking the
-    /// connection's task. Connections receiving events faster than that, and
-    /// every connection while earlier direct writes are still pending, go
-    /// through their streams, which pack queued events into one write. Only
-    /// transports that lend the hub their socket take part
-    /// ([`serve_with_sse`](crate::axum::serve_with_sse)'s fast path does).
+    /// worker writes it to the socket instead of waking the connection's
+    /// task. Connections receiving events faster than that go through their
+    /// streams, which pack queued events into one write; so does every
+    /// connection while earlier direct writes are pending or while the
+    /// runtime has tasks waiting in its shared queue (it is saturated, and
+    /// streams batch better). Only transports that lend the hub their socket
+    /// take part ([`serve_with_sse`](crate::axum::serve_with_sse)'s fast
+    /// path does). `None` turns them off.
     ///
-    /// Measured on a 2-core machine (`BENCHMARKS.md`): about 5–10 % less
-    /// server CPU per delivery at 100 events/s to 1,000 clients, no gain in
-    /// p99 latency there, and a worse p99 (1.4–1.6×) for 19,000 clients,
-    /// where one event's direct writes take longer than its wake-ups. Worth
-    /// trying for many quiet connections on a CPU-bound host. Default: off
-    /// (`None`); 2 ms is a reasonable gap.
+    /// Measured on a 2-core machine (`BENCHMARKS.md`, S2: 100 events/s to
+    /// 1,000 clients, server on its own CPU): about 8 % less server CPU per
+    /// delivery and a 10–15 % lower p99; unchanged at 19,000 clients (S4),
+    /// where the runtime saturates and streams take over. Default: 2 ms.
     #[must_use]
     pub fn direct_write_gap(mut self, gap: Option<Duration>) -> Self {
         self.direct_write_gap = gap;

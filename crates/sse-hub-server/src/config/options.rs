@@ -79,8 +79,8 @@ pub struct Options {
 
     /// Direct writes: an event for a quiet connection (average gap between its
     /// events at least this long) whose stream is idle is written to its socket
-    /// without waking the connection's task; less CPU at low rates, worse p99
-    /// for very large fan-outs (see BENCHMARKS.md); 0 = off, in ms, at most 1000 [default: 0]
+    /// without waking the connection's task: less CPU and a lower p99 at
+    /// moderate rates (see BENCHMARKS.md); 0 = off, in ms, at most 1000 [default: 2]
     #[arg(long, env = "SSE_HUB_DIRECT_WRITE_GAP_MS", value_name = "MS")]
     pub direct_write_gap_ms: Option<u64>,
 

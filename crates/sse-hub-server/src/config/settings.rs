@@ -260,7 +260,7 @@ impl Options {
                     })
                 }
             },
-            direct_write_gap: match self.direct_write_gap_ms.unwrap_or(0) {
+            direct_write_gap: match self.direct_write_gap_ms.unwrap_or(2) {
                 0 => None,
                 ms @ 1..=1000 => Some(Duration::from_millis(ms)),
                 _ => {

@@ -169,13 +169,21 @@ fn max_lifetime_zero_is_unlimited_and_replay_none() {
 }
 
 #[test]
-fn direct_writes_are_off_by_default_and_bounded() {
-    assert_eq!(Options::default().resolve().unwrap().direct_write_gap, None);
-    let on = Options::from_flags(["sse-hub", "--direct-write-gap-ms", "2"])
+fn direct_writes_are_on_by_default_and_bounded() {
+    assert_eq!(
+        Options::default().resolve().unwrap().direct_write_gap,
+        Some(Duration::from_millis(2))
+    );
+    let off = Options::from_flags(["sse-hub", "--direct-write-gap-ms", "0"])
         .unwrap()
         .resolve()
         .unwrap();
-    assert_eq!(on.direct_write_gap, Some(Duration::from_millis(2)));
+    assert_eq!(off.direct_write_gap, None);
+    let on = Options::from_flags(["sse-hub", "--direct-write-gap-ms", "5"])
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(on.direct_write_gap, Some(Duration::from_millis(5)));
     let huge = Options::from_flags(["sse-hub", "--direct-write-gap-ms", "1001"])
         .unwrap()
         .resolve();

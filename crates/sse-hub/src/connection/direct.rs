@@ -8,8 +8,8 @@
 //! connection's stream parked (nothing queued, nothing being written), it
 //! queues the frame as always but, instead of waking the stream, asks for a
 //! direct write ([`Offer::Deferred`](super::Offer::Deferred)). The hub runs
-//! those writes after the fan-out, in chunks spread over the runtime's workers
-//! (`hub::fanout`): each locks the connection, writes what its instant lane
+//! those writes in chunks spread over the runtime's workers, starting while
+//! the fan-out is still offering (`hub::fanout`): each locks the connection, writes what its instant lane
 //! holds to the socket, and leaves the task asleep.
 //!
 //! Ordering holds because frames still go through the connection's queue in
@@ -27,7 +27,8 @@
 //! while the hub's earlier direct writes are done; a direct write that found
 //! a backlog starts the `min_write_interval` hold like the stream's own
 //! writes. Everything else is served by the stream, which packs everything
-//! queued into one write. Off by default: see the measurements in
+//! queued into one write; so is every connection while the runtime is
+//! saturated (`hub::fanout::direct_allowed`). Measurements in
 //! `BENCHMARKS.md`.
 
 use std::io;

@@ -7,9 +7,11 @@
 //! only queue: a lock, a push, and a wake or a request for a direct write.
 //!
 //! Direct writes (`connection::direct`) are socket writes, several
-//! microseconds of kernel time each, so they run after the lock is released,
-//! on every runtime worker: one task per worker takes chunks of connections
-//! from a shared cursor until none are left. Work-sharing instead of a fixed
+//! microseconds of kernel time each, so they do not run under the lock: every
+//! [`DIRECT_BATCH`] deferred connections (and the rest after the fan-out) go
+//! to a job, and one task per worker takes chunks of its connections from a
+//! shared cursor until none are left. Handing batches over during the
+//! fan-out lets other workers start writing before the last offer. Work-sharing instead of a fixed
 //! split means a worker the OS preempts delays only the chunk it holds. The
 //! publisher does not wait for them: its frames are already queued, in
 //! order, and each connection's lock serializes a direct write with its
@@ -26,6 +28,10 @@ use crate::connection::{CloseReason, Offer, Shared, SharedFrame};
 
 /// Connections per unit of shared work.
 const CHUNK: usize = 32;
+
+/// Deferred connections handed to a write job while the fan-out is still
+/// offering: a large fan-out's first writes need not wait for its last offer.
+pub(crate) const DIRECT_BATCH: usize = 8 * CHUNK;
 
 /// What a fan-out did.
 #[derive(Debug, Default)]
@@ -85,8 +91,16 @@ impl Tally {
 /// (events arrive faster than one write per event can follow, as under a
 /// flood of publishes) connections go back to their streams, which pack
 /// everything queued into one write and hold writes once they fall behind.
+///
+/// Nor while the runtime has tasks waiting in its shared queue: then it is
+/// saturated (a large fan-out's woken streams overflow the workers' local
+/// queues into it), a write job would wait behind those tasks, and the
+/// streams batch better anyway.
 pub(crate) fn direct_allowed(inner: &HubInner) -> bool {
-    inner.direct_backlog.load(Ordering::Relaxed) == 0
+    inner.config.direct_write_gap.is_some()
+        && inner.direct_backlog.load(Ordering::Relaxed) == 0
+        && tokio::runtime::Handle::try_current()
+            .map_or(true, |h| h.metrics().global_queue_depth() == 0)
 }
 
 /// Runs the direct writes of `conns`: on the runtime's workers when called
@@ -147,5 +161,51 @@ impl Job {
                 .fetch_sub(chunk.len(), Ordering::Relaxed);
             tokio::task::yield_now().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{Config, Hub};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn direct_writes_wait_while_the_runtime_has_queued_tasks() {
+        let hub = Hub::new(Config::new().direct_write_gap(Some(Duration::from_millis(2)))).unwrap();
+        let off = Hub::new(Config::new().direct_write_gap(None)).unwrap();
+        // Outside any runtime only the backlog decides.
+        assert!(direct_allowed(&hub.inner));
+        assert!(!direct_allowed(&off.inner));
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        assert!(direct_allowed(&hub.inner));
+        // Block the only worker, then queue tasks from this (non-worker)
+        // thread: they wait in the runtime's shared queue.
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        rt.spawn(async move {
+            let _ = started_tx.send(());
+            let _ = blocked.recv();
+        });
+        started.recv().unwrap();
+        for _ in 0..4 {
+            rt.spawn(async {});
+        }
+        assert!(!direct_allowed(&hub.inner), "a saturated runtime");
+        release.send(()).unwrap();
+        let t0 = Instant::now();
+        while !direct_allowed(&hub.inner) {
+            assert!(t0.elapsed() < Duration::from_secs(5), "queue never drained");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A pending direct write holds new ones back too.
+        hub.inner.direct_backlog.fetch_add(1, Ordering::Relaxed);
+        assert!(!direct_allowed(&hub.inner));
     }
 }

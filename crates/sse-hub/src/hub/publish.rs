@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::errors::excerpt;
-use super::fanout::{direct_allowed, write_direct, Tally};
+use super::fanout::{direct_allowed, write_direct, Tally, DIRECT_BATCH};
 use super::{Hub, PublishError};
 use crate::connection::Frame;
 use crate::event::{Event, Metadata, Receipt, Scope};
@@ -190,9 +190,16 @@ impl Hub {
             registry.route(&prepared.topics, &prepared.group, prepared.scope, &mut keys);
             let now = frame.published_at;
             let direct = direct_allowed(inner);
+            let in_runtime = direct && tokio::runtime::Handle::try_current().is_ok();
             for key in keys {
                 if let Some(conn) = registry.conns.get(&key) {
                     tally.offer(inner, conn, &frame, now, direct);
+                    if tally.direct.len() >= DIRECT_BATCH && in_runtime {
+                        // Start writing while the fan-out goes on: other
+                        // workers pick the job up at once. (Outside a
+                        // runtime the writes would run here, under the lock.)
+                        write_direct(inner, std::mem::take(&mut tally.direct));
+                    }
                 }
             }
         }
