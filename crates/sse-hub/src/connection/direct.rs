@@ -9,8 +9,9 @@
 //! queues the frame as always but, instead of waking the stream, asks for a
 //! direct write ([`Offer::Deferred`](super::Offer::Deferred)). The hub runs
 //! those writes in chunks spread over the runtime's workers, starting while
-//! the fan-out is still offering (`hub::fanout`): each locks the connection, writes what its instant lane
-//! holds to the socket, and leaves the task asleep.
+//! the fan-out is still offering (`hub::fanout`): each locks the connection,
+//! writes what its instant lane holds to the socket, and leaves the task
+//! asleep.
 //!
 //! Ordering holds because frames still go through the connection's queue in
 //! publish order, and the queue is written either by the stream or by a

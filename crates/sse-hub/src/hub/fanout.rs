@@ -11,8 +11,9 @@
 //! [`DIRECT_BATCH`] deferred connections (and the rest after the fan-out) go
 //! to a job, and one task per worker takes chunks of its connections from a
 //! shared cursor until none are left. Handing batches over during the
-//! fan-out lets other workers start writing before the last offer. Work-sharing instead of a fixed
-//! split means a worker the OS preempts delays only the chunk it holds. The
+//! fan-out lets other workers start writing before the last offer.
+//! Work-sharing instead of a fixed split means a worker the OS preempts
+//! delays only the chunk it holds. The
 //! publisher does not wait for them: its frames are already queued, in
 //! order, and each connection's lock serializes a direct write with its
 //! stream.
