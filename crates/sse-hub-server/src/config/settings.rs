@@ -182,6 +182,11 @@ impl Options {
             bounded(name, Duration::from_secs(value.unwrap_or(default)))
         };
         let count = |name, value: Option<usize>, default| positive(name, value.unwrap_or(default));
+        // Sub-second knobs where 0 means off: at most a second.
+        let up_to_a_second = |name, value: Option<u64>, default| match value.unwrap_or(default) {
+            ms @ 0..=1000 => Ok(Duration::from_millis(ms)),
+            _ => Err(ConfigError::TooLongMs { name, max: 1000 }),
+        };
 
         let listen = self
             .listen
@@ -248,28 +253,17 @@ impl Options {
             send_buffer_size: count("send-buffer-size", self.send_buffer_size, 256)?,
             retry: ms("retry-ms", self.retry_ms, 3000)?,
             write_timeout: ms("write-timeout-ms", self.write_timeout_ms, 10_000)?,
-            min_write_interval: match self
-                .min_write_interval_ms
-                .unwrap_or(DEFAULT_MIN_WRITE_INTERVAL_MS)
-            {
-                ms @ 0..=1000 => Duration::from_millis(ms),
-                _ => {
-                    return Err(ConfigError::TooLongMs {
-                        name: "min-write-interval-ms",
-                        max: 1000,
-                    })
-                }
-            },
-            direct_write_gap: match self.direct_write_gap_ms.unwrap_or(2) {
-                0 => None,
-                ms @ 1..=1000 => Some(Duration::from_millis(ms)),
-                _ => {
-                    return Err(ConfigError::TooLongMs {
-                        name: "direct-write-gap-ms",
-                        max: 1000,
-                    })
-                }
-            },
+            min_write_interval: up_to_a_second(
+                "min-write-interval-ms",
+                self.min_write_interval_ms,
+                DEFAULT_MIN_WRITE_INTERVAL_MS,
+            )?,
+            direct_write_gap: Some(up_to_a_second(
+                "direct-write-gap-ms",
+                self.direct_write_gap_ms,
+                2,
+            )?)
+            .filter(|gap| !gap.is_zero()),
             overflow: self.overflow.unwrap_or(OverflowPolicy::Disconnect),
             max_connections: count("max-connections", self.max_connections, 10_000)?,
             max_topics_per_connection: count(

@@ -82,10 +82,7 @@ impl Shared {
             _ => None,
         };
         let Some((bytes, n)) = written else {
-            let waker = state.waker.take();
-            if waker.is_some() {
-                state.waiting_since = Some(now);
-            }
+            let waker = state.take_waker(now);
             drop(state);
             wake(waker);
             return;
@@ -106,9 +103,7 @@ impl Shared {
             state.hold_until = Some(now + hub.config.min_write_interval);
         }
         state.written_at = Some((now, backlog));
-        self.counters.delivered.fetch_add(events, Ordering::Relaxed);
-        hub.stats.delivered.fetch_add(events, Ordering::Relaxed);
-        hub.stats.writes.fetch_add(1, Ordering::Relaxed);
+        hub.count_write(&self.counters, events);
         hub.stats.direct_writes.fetch_add(1, Ordering::Relaxed);
         if n == bytes.len() {
             return;

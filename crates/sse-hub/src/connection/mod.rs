@@ -152,6 +152,16 @@ pub(crate) struct State {
 const MAX_COUNTED_GAP_US: u64 = 100_000;
 
 impl State {
+    /// Takes the parked stream's waker, to wake it; from `now` on the stream
+    /// owes a poll (see `waiting_since`).
+    fn take_waker(&mut self, now: Instant) -> Option<Waker> {
+        let waker = self.waker.take();
+        if waker.is_some() {
+            self.waiting_since = Some(now);
+        }
+        waker
+    }
+
     /// Records an instant event's arrival and says whether the connection is
     /// quiet: its average gap between instant events (an exponential
     /// average, each new gap weighing half) is at least `gap`. One late event
@@ -300,11 +310,7 @@ impl Shared {
                     return Offer::Deferred;
                 }
             }
-            waker = state.waker.take();
-            if waker.is_some() {
-                // The stream was parked: from now on it owes us a poll.
-                state.waiting_since = Some(now);
-            }
+            waker = state.take_waker(now);
         }
         wake(waker);
         Offer::Queued

@@ -101,8 +101,9 @@ impl EventStream {
     }
 
     /// Lends the hub a non-blocking writer to this connection's socket, for
-    /// direct writes while the stream is parked (see `connection::direct`). The transport must write what the stream
-    /// yields in order, and poll it again only once that write is done.
+    /// direct writes while the stream is parked (see `connection::direct`).
+    /// The transport must write what the stream yields in order, and poll it
+    /// again only once that write is done.
     pub(crate) fn lend_writer(&self, writer: Arc<dyn DirectWrite>) {
         if let Some(live) = &self.live {
             live.shared.state.lock().writer = Some(writer);
@@ -271,9 +272,7 @@ impl Live {
             stats.expired.fetch_add(expired, Ordering::Relaxed);
         }
         if events > 0 {
-            counters.delivered.fetch_add(events, Ordering::Relaxed);
-            stats.delivered.fetch_add(events, Ordering::Relaxed);
-            stats.writes.fetch_add(1, Ordering::Relaxed);
+            self.hub.count_write(counters, events);
         }
         let bytes = match buf {
             Some(joined) => joined.freeze(),

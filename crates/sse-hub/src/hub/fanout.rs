@@ -13,14 +13,14 @@
 //! shared cursor until none are left. Handing batches over during the
 //! fan-out lets other workers start writing before the last offer.
 //! Work-sharing instead of a fixed split means a worker the OS preempts
-//! delays only the chunk it holds. The
-//! publisher does not wait for them: its frames are already queued, in
-//! order, and each connection's lock serializes a direct write with its
-//! stream.
+//! delays only the chunk it holds. The publisher does not wait for them: its
+//! frames are already queued, in order, and each connection's lock
+//! serializes a direct write with its stream.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use super::HubInner;
@@ -97,20 +97,24 @@ impl Tally {
 /// saturated (a large fan-out's woken streams overflow the workers' local
 /// queues into it), a write job would wait behind those tasks, and the
 /// streams batch better anyway.
-pub(crate) fn direct_allowed(inner: &HubInner) -> bool {
+/// `runtime` is the publisher's runtime, if it runs in one.
+pub(crate) fn direct_allowed(inner: &HubInner, runtime: Option<&Handle>) -> bool {
     inner.config.direct_write_gap.is_some()
         && inner.direct_backlog.load(Ordering::Relaxed) == 0
-        && tokio::runtime::Handle::try_current()
-            .map_or(true, |h| h.metrics().global_queue_depth() == 0)
+        && runtime.is_none_or(|h| h.metrics().global_queue_depth() == 0)
 }
 
-/// Runs the direct writes of `conns`: on the runtime's workers when called
-/// inside a runtime, else right here.
-pub(crate) fn write_direct(inner: &Arc<HubInner>, conns: Vec<Arc<Shared>>) {
+/// Runs the direct writes of `conns`: on the workers of `runtime`, else
+/// right here.
+pub(crate) fn write_direct(
+    inner: &Arc<HubInner>,
+    runtime: Option<&Handle>,
+    conns: Vec<Arc<Shared>>,
+) {
     if conns.is_empty() {
         return;
     }
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+    let Some(handle) = runtime else {
         for conn in &conns {
             conn.write_direct(inner);
         }
@@ -177,15 +181,15 @@ mod tests {
         let hub = Hub::new(Config::new().direct_write_gap(Some(Duration::from_millis(2)))).unwrap();
         let off = Hub::new(Config::new().direct_write_gap(None)).unwrap();
         // Outside any runtime only the backlog decides.
-        assert!(direct_allowed(&hub.inner));
-        assert!(!direct_allowed(&off.inner));
+        assert!(direct_allowed(&hub.inner, None));
+        assert!(!direct_allowed(&off.inner, None));
 
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .build()
             .unwrap();
-        let _guard = rt.enter();
-        assert!(direct_allowed(&hub.inner));
+        let runtime = Some(rt.handle());
+        assert!(direct_allowed(&hub.inner, runtime));
         // Block the only worker, then queue tasks from this (non-worker)
         // thread: they wait in the runtime's shared queue.
         let (release, blocked) = std::sync::mpsc::channel::<()>();
@@ -198,15 +202,15 @@ mod tests {
         for _ in 0..4 {
             rt.spawn(async {});
         }
-        assert!(!direct_allowed(&hub.inner), "a saturated runtime");
+        assert!(!direct_allowed(&hub.inner, runtime), "a saturated runtime");
         release.send(()).unwrap();
         let t0 = Instant::now();
-        while !direct_allowed(&hub.inner) {
+        while !direct_allowed(&hub.inner, runtime) {
             assert!(t0.elapsed() < Duration::from_secs(5), "queue never drained");
             std::thread::sleep(Duration::from_millis(1));
         }
         // A pending direct write holds new ones back too.
         hub.inner.direct_backlog.fetch_add(1, Ordering::Relaxed);
-        assert!(!direct_allowed(&hub.inner));
+        assert!(!direct_allowed(&hub.inner, runtime));
     }
 }

@@ -203,6 +203,13 @@ impl HubInner {
         }
     }
 
+    /// Accounts one socket write carrying `events` events to a connection.
+    pub(crate) fn count_write(&self, counters: &crate::connection::Counters, events: u64) {
+        counters.delivered.fetch_add(events, Ordering::Relaxed);
+        self.stats.delivered.fetch_add(events, Ordering::Relaxed);
+        self.stats.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn observe_latency(&self, frame: &SharedFrame, now: Instant) {
         self.stats
             .latency

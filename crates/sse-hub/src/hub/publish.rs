@@ -179,6 +179,11 @@ impl Hub {
         let stats = &inner.stats;
         let frame = prepared.frame;
         let mut tally = Tally::default();
+        // Only direct writes need the runtime (asked once per publish).
+        let runtime = inner
+            .config
+            .direct_write_gap
+            .and_then(|_| tokio::runtime::Handle::try_current().ok());
         {
             let mut keys = Vec::new();
             let registry = inner.registry.read();
@@ -189,16 +194,16 @@ impl Hub {
             }
             registry.route(&prepared.topics, &prepared.group, prepared.scope, &mut keys);
             let now = frame.published_at;
-            let direct = direct_allowed(inner);
-            let in_runtime = direct && tokio::runtime::Handle::try_current().is_ok();
+            let direct = direct_allowed(inner, runtime.as_ref());
             for key in keys {
                 if let Some(conn) = registry.conns.get(&key) {
                     tally.offer(inner, conn, &frame, now, direct);
-                    if tally.direct.len() >= DIRECT_BATCH && in_runtime {
+                    if tally.direct.len() >= DIRECT_BATCH && runtime.is_some() {
                         // Start writing while the fan-out goes on: other
                         // workers pick the job up at once. (Outside a
                         // runtime the writes would run here, under the lock.)
-                        write_direct(inner, std::mem::take(&mut tally.direct));
+                        let batch = std::mem::take(&mut tally.direct);
+                        write_direct(inner, runtime.as_ref(), batch);
                     }
                 }
             }
@@ -208,7 +213,7 @@ impl Hub {
             dropped,
             direct,
         } = tally;
-        write_direct(inner, direct);
+        write_direct(inner, runtime.as_ref(), direct);
         stats.published.fetch_add(1, Ordering::Relaxed);
         stats.count_type(prepared.event_type.as_deref());
         let id = frame.id.as_deref().unwrap_or_default().to_owned();

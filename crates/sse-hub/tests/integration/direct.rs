@@ -52,6 +52,22 @@ async fn client(addr: SocketAddr, topic: &str) -> Events {
     events
 }
 
+/// A hub with direct writes for connections whose events come 2 ms apart
+/// or less often.
+fn direct_hub() -> Hub {
+    Hub::new(Config::new().direct_write_gap(Some(Duration::from_millis(2)))).unwrap()
+}
+
+/// `n` SSE clients of topic `t`, served by `hub`.
+async fn clients_of_t(hub: &Hub, n: usize) -> Vec<Events> {
+    let addr = serve(hub).await;
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        clients.push(client(addr, "t").await);
+    }
+    clients
+}
+
 async fn next(events: &mut Events) -> eventsource_stream::Event {
     tokio::time::timeout(Duration::from_secs(10), events.next())
         .await
@@ -79,12 +95,8 @@ async fn direct_writes_work_on_a_current_thread_runtime() {
 }
 
 async fn quiet_connections_get_direct_writes() {
-    let hub = Hub::new(Config::new().direct_write_gap(Some(Duration::from_millis(2)))).unwrap();
-    let addr = serve(&hub).await;
-    let mut clients = Vec::new();
-    for _ in 0..3 {
-        clients.push(client(addr, "t").await);
-    }
+    let hub = direct_hub();
+    let mut clients = clients_of_t(&hub, 3).await;
     for i in 0..20 {
         hub.publish(Event::new("tick").data(i.to_string()).topic("t"))
             .unwrap();
@@ -116,12 +128,8 @@ async fn quiet_connections_get_direct_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bursts_mix_direct_and_stream_writes_without_loss_or_reordering() {
-    let hub = Hub::new(Config::new().direct_write_gap(Some(Duration::from_millis(2)))).unwrap();
-    let addr = serve(&hub).await;
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        clients.push(client(addr, "t").await);
-    }
+    let hub = direct_hub();
+    let mut clients = clients_of_t(&hub, 4).await;
     // Bursts of 1..=6 events, then a pause of 0..=4 ms: some events find the
     // stream parked and the connection quiet, others arrive right behind.
     let mut published = 0u32;
@@ -258,7 +266,7 @@ async fn a_client_that_stops_reading_is_closed_when_direct_writes_fill_its_socke
 async fn a_fan_out_larger_than_one_write_batch_reaches_everyone_in_order() {
     const CLIENTS: usize = 300;
     const EVENTS: usize = 5;
-    let hub = Hub::new(Config::new().direct_write_gap(Some(Duration::from_millis(2)))).unwrap();
+    let hub = direct_hub();
     let addr = serve(&hub).await;
     let mut readers = Vec::new();
     for _ in 0..CLIENTS {
