@@ -98,10 +98,15 @@ impl Connecting {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// Credentials are missing or invalid (HTTP 401).
+    /// No credential was presented (HTTP 401, `WWW-Authenticate: Bearer`).
     #[error("unauthorized: {0}")]
     Unauthorized(String),
-    /// Credentials are valid but not allowed here (HTTP 403).
+    /// A credential was presented and failed: bad signature, expired, unknown
+    /// key, used ticket (HTTP 401, `WWW-Authenticate: Bearer error="invalid_token"`).
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// Credentials are valid but do not cover what was asked (HTTP 403,
+    /// `WWW-Authenticate: Bearer error="insufficient_scope"`).
     #[error("forbidden: {0}")]
     Forbidden(String),
 }
@@ -110,7 +115,7 @@ impl Rejection {
     /// The client-facing message.
     pub fn message(&self) -> &str {
         match self {
-            Self::Unauthorized(msg) | Self::Forbidden(msg) => msg,
+            Self::Unauthorized(msg) | Self::InvalidToken(msg) | Self::Forbidden(msg) => msg,
         }
     }
 }

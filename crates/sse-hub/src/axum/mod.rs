@@ -168,6 +168,9 @@ pub fn subscribe_error(err: &SubscribeError) -> ApiError {
         SubscribeError::Rejected(Rejection::Unauthorized(msg)) => {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg.clone())
         }
+        SubscribeError::Rejected(Rejection::InvalidToken(msg)) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", msg.clone())
+        }
         SubscribeError::Rejected(rejection) => {
             ApiError::new(StatusCode::FORBIDDEN, "forbidden", rejection.message())
         }
