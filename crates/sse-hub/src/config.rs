@@ -74,6 +74,7 @@ pub struct Config {
     pub(crate) max_metadata_pairs: usize,
     pub(crate) max_metadata_bytes: usize,
     pub(crate) max_id_len: usize,
+    pub(crate) max_type_len: usize,
     pub(crate) max_write_bytes: usize,
     pub(crate) min_write_interval: Duration,
     pub(crate) direct_write_gap: Option<Duration>,
@@ -114,6 +115,7 @@ impl Config {
             max_metadata_pairs: 32,
             max_metadata_bytes: 4 * 1024,
             max_id_len: 256,
+            max_type_len: 256,
             max_write_bytes: 64 * 1024,
             min_write_interval: Duration::ZERO,
             direct_write_gap: Some(Duration::from_millis(2)),
@@ -258,6 +260,13 @@ impl Config {
         self
     }
 
+    /// Bytes of a published event type. Default: 256.
+    #[must_use]
+    pub fn max_type_len(mut self, max: usize) -> Self {
+        self.max_type_len = max;
+        self
+    }
+
     /// Most bytes a connection hands to the socket in one write; queued frames
     /// are packed together up to this size. Default: 64 KiB.
     #[must_use]
@@ -378,6 +387,7 @@ impl Config {
             ("max_metadata_pairs", self.max_metadata_pairs),
             ("max_metadata_bytes", self.max_metadata_bytes),
             ("max_id_len", self.max_id_len),
+            ("max_type_len", self.max_type_len),
             ("max_write_bytes", self.max_write_bytes),
         ];
         for (name, value) in counts {

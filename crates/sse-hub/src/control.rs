@@ -18,6 +18,19 @@ pub const SERVER_SHUTDOWN: &str = "server-shutdown";
 /// Type of the event sent to a subscriber turned away at the connection cap.
 pub const OVERLOADED: &str = "overloaded";
 
+/// Event types a publisher may not use: the hub's own control events (and
+/// those the server writes, such as `auth-expired` when a credential
+/// expires). A published event of one of these types would look to a client
+/// exactly like the hub speaking, so [`Hub::publish`](crate::Hub::publish)
+/// refuses them. Matching is exact (EventSource listeners are case-sensitive).
+pub const RESERVED_TYPES: &[&str] = &[
+    CONNECTED,
+    RESYNC,
+    SERVER_SHUTDOWN,
+    OVERLOADED,
+    "auth-expired",
+];
+
 /// Why a client must resynchronise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -94,6 +94,8 @@ pub mod axum;
 pub mod metrics;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod test_parser;
 
 pub use config::{Config, ConfigError, Overflow};

@@ -7,6 +7,7 @@
 mod common;
 
 mod connections;
+mod hostile;
 mod lifecycle;
 mod publish;
 mod replay;

@@ -48,7 +48,7 @@
 //! `{"error":{"code","message"}}` otherwise.
 
 mod listener;
-mod serve;
+pub(crate) mod serve;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -336,13 +336,13 @@ async fn close(socket: Arc<TcpStream>) {
     }
 }
 
-enum Head {
+pub(crate) enum Head {
     Partial,
     Sse(Box<http::request::Parts>, usize),
     Other,
 }
 
-fn parse_head(buf: &[u8], sse_path: &str) -> Head {
+pub(crate) fn parse_head(buf: &[u8], sse_path: &str) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(buf) {

@@ -18,6 +18,20 @@ pub enum PublishError {
     /// The event type contains CR, LF or NUL.
     #[error("invalid type: {0}")]
     InvalidType(FieldError),
+    /// The event type is empty: it would write an empty `event:` line (omit
+    /// the type to send a plain `message`).
+    #[error("invalid type: must not be empty (omit it for \"message\")")]
+    EmptyType,
+    /// The event type is longer than `max_type_len`.
+    #[error("invalid type: longer than {max} bytes")]
+    TypeLength {
+        /// The limit.
+        max: usize,
+    },
+    /// The event type is one the hub uses for its own control events (see
+    /// [`RESERVED_TYPES`](crate::control::RESERVED_TYPES)).
+    #[error("invalid type: {0:?} is reserved for the hub's control events")]
+    ReservedType(&'static str),
     /// The id contains CR, LF or NUL.
     #[error("invalid id: {0}")]
     InvalidId(FieldError),
@@ -30,6 +44,11 @@ pub enum PublishError {
     /// The id is already used by an event within replay retention.
     #[error("id is already used by a retained event")]
     DuplicateId,
+    /// The id has the form of the hub's own ids (`<digits>-<digits>`): a
+    /// later hub-assigned id could equal it, and a replay from one of the two
+    /// would skip or repeat events. Choose ids of another form.
+    #[error("invalid id: the form <digits>-<digits> is reserved for ids the hub assigns")]
+    ReservedId,
     /// A topic is invalid.
     #[error("invalid topic at index {index}: {source}")]
     InvalidTopic {
@@ -85,8 +104,13 @@ impl PublishError {
                 Some("topics")
             }
             Self::TooManyTopics { .. } => Some("topics"),
-            Self::InvalidType(_) => Some("type"),
-            Self::InvalidId(_) | Self::IdLength { .. } | Self::DuplicateId => Some("id"),
+            Self::InvalidType(_)
+            | Self::EmptyType
+            | Self::TypeLength { .. }
+            | Self::ReservedType(_) => Some("type"),
+            Self::InvalidId(_) | Self::IdLength { .. } | Self::DuplicateId | Self::ReservedId => {
+                Some("id")
+            }
             Self::TooManyGroupPairs { .. } => Some("group"),
             Self::InvalidData(_) | Self::TooLarge { .. } => Some("data"),
         }

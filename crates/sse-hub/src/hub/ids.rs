@@ -10,6 +10,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+/// Whether `id` has the form of the ids [`IdGenerator`] assigns
+/// (`<digits>-<digits>`, any lengths): publishers may not choose such ids, so
+/// a hub-assigned id can never equal a publisher's.
+pub(crate) fn is_hub_form(id: &str) -> bool {
+    match id.split_once('-') {
+        Some((ms, seq)) => {
+            !ms.is_empty()
+                && !seq.is_empty()
+                && ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct IdGenerator {
     last: Mutex<(u64, u64)>,
@@ -63,6 +77,22 @@ mod tests {
             let next = ids.next();
             assert_eq!(compare(&previous, &next), Some(Ordering::Less));
             previous = next;
+        }
+    }
+
+    #[test]
+    fn hub_form_is_every_generated_id_and_nothing_else() {
+        let ids = IdGenerator::default();
+        for _ in 0..100 {
+            assert!(is_hub_form(&ids.next()));
+        }
+        for yes in ["0-0", "12-3", "99999999999999999999999-1", "007-008"] {
+            assert!(is_hub_form(yes), "{yes}");
+        }
+        for no in [
+            "", "-", "1-", "-1", "a-1", "1-2-3", "+1-2", "1 -2", "1-2 ", "my-id", "12",
+        ] {
+            assert!(!is_hub_form(no), "{no}");
         }
     }
 

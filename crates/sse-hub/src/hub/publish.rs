@@ -8,8 +8,10 @@ use tokio::time::Instant;
 
 use super::errors::excerpt;
 use super::fanout::{direct_allowed, write_direct, Tally, DIRECT_BATCH};
+use super::ids::is_hub_form;
 use super::{Hub, PublishError};
 use crate::connection::Frame;
+use crate::control::RESERVED_TYPES;
 use crate::event::{Event, Metadata, Receipt, Scope};
 use crate::replay::StoredEvent;
 use crate::topic::Topic;
@@ -23,6 +25,24 @@ pub(crate) struct Prepared {
     scope: Scope,
     stored: Option<StoredEvent>,
     event_type: Option<String>,
+}
+
+/// A publisher's event type: one non-empty line, bounded, not the hub's own.
+fn check_type(event_type: &str, max: usize) -> Result<(), PublishError> {
+    if event_type.is_empty() {
+        return Err(PublishError::EmptyType);
+    }
+    if event_type.len() > max {
+        return Err(PublishError::TypeLength { max });
+    }
+    wire::validate_field(event_type).map_err(PublishError::InvalidType)?;
+    match RESERVED_TYPES
+        .iter()
+        .find(|reserved| **reserved == event_type)
+    {
+        Some(reserved) => Err(PublishError::ReservedType(reserved)),
+        None => Ok(()),
+    }
 }
 
 impl Hub {
@@ -84,7 +104,7 @@ impl Hub {
     pub(crate) fn prepare(&self, event: Event) -> Result<Prepared, PublishError> {
         let config = &self.inner.config;
         if let Some(event_type) = &event.event_type {
-            wire::validate_field(event_type).map_err(PublishError::InvalidType)?;
+            check_type(event_type, config.max_type_len)?;
         }
         if event.topics.len() > config.max_topics_per_event {
             return Err(PublishError::TooManyTopics {
@@ -124,6 +144,9 @@ impl Hub {
                     });
                 }
                 wire::validate_field(id).map_err(PublishError::InvalidId)?;
+                if is_hub_form(id) {
+                    return Err(PublishError::ReservedId);
+                }
                 if config.replayer.as_ref().is_some_and(|r| r.contains(id)) {
                     return Err(PublishError::DuplicateId);
                 }

@@ -291,6 +291,15 @@ async fn publish_rejects_bad_input_and_publishes_nothing() {
         (Event::new("a").topic("t.*"), "topics"),
         (Event::new("a"), "topics"),
         (Event::new("a").topic("t").data("x".repeat(200)), "data"),
+        (Event::new("").topic("t"), "type"),
+        (Event::new("x".repeat(300)).topic("t"), "type"),
+        (Event::new("connected").topic("t"), "type"),
+        (Event::new("resync").topic("t"), "type"),
+        (Event::new("server-shutdown").topic("t"), "type"),
+        (Event::new("overloaded").topic("t"), "type"),
+        (Event::new("auth-expired").topic("t"), "type"),
+        (Event::new("a").id("1700000000000-0").topic("t"), "id"),
+        (Event::new("a").id("0-0").topic("t"), "id"),
     ];
     for (event, field) in cases {
         let err = hub.publish(event).unwrap_err();
@@ -313,6 +322,15 @@ async fn publish_rejects_bad_input_and_publishes_nothing() {
     assert_eq!(got.len(), 1, "a payload never creates an event");
     assert_eq!(got[0].event, "a");
     assert_eq!(got[0].data, "line1\ninjected: x\n\nevent: evil");
+    // Near misses of the reserved names and of the hub's id form are fine.
+    for event in [
+        Event::new("Connected").topic("t"),
+        Event::new("connected2").topic("t"),
+        Event::new("a").id("1700000000000-0a").topic("t"),
+        Event::new("a").id("v1-2").topic("t"),
+    ] {
+        hub.publish(event).unwrap();
+    }
 }
 
 #[tokio::test]
