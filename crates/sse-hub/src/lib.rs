@@ -63,7 +63,8 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `axum` (default) | [`axum`] handler, layer, write-deadline listener, lean serve loop with an SSE fast path |
-//! | `redis` | Redis Streams replay store |
+//! | `jwt` | `auth`: JWT verifier (HS*/RS*/PS*/ES256/ES384/EdDSA, PEM or JWKS), credentials, grants, one-time tickets, a subscribe policy for `on_connect` |
+//! | `redis` | Redis Streams replay store; with `jwt`, the Redis ticket store |
 //! | `prometheus` | [`metrics::HubCollector`] for a `prometheus-client` registry |
 //!
 //! ## Where to look
@@ -72,10 +73,13 @@
 //! * [`topic`]: topic and pattern rules.
 //! * [`connection`]: lanes, throttle, pause, timers, closing.
 //! * [`replay`]: replay semantics and stores.
+//! * `auth` (feature `jwt`): who may read and publish what.
 //! * [`wire`]: the encoding and why it is injection-proof.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "jwt")]
+pub mod auth;
 pub mod config;
 pub mod connect;
 pub mod connection;
