@@ -207,6 +207,7 @@ impl Drop for FlushOnDrop {
 /// | `GET /stats[?connections=true]` | counters (per-connection detail needs the token) |
 /// | `GET /healthz`, `GET /readyz` | liveness, readiness (503 while draining) |
 /// | `GET /` | demo page |
+/// | `GET /client.js` | the browser client (ES module) |
 pub fn router(hub: Hub, options: ApiOptions) -> Router {
     let max_body = options.max_body_bytes;
     let state = AppState {
@@ -227,6 +228,7 @@ pub fn router(hub: Hub, options: ApiOptions) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(routes::demo::index))
+        .route("/client.js", get(routes::client::client_js))
         .route("/events", get(routes::events::subscribe))
         .route("/stats", get(routes::stats::stats))
         .route("/metrics", get(routes::metrics::metrics))

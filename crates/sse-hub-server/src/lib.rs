@@ -22,6 +22,7 @@
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness is 503 while draining |
 //! | `GET /` | demo page |
+//! | `GET /client.js` | the browser client `sse-hub-client` (ES module) |
 //!
 //! Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
 //!

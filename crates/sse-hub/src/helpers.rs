@@ -8,14 +8,18 @@
 //! | `invalidate*`, `domain_event` | `invalidate` | instant | `{"resource","action","resource_id"?,"hint"?}` |
 //! | `signal*` | `signal` | coalesced (`signal:<topic>[:<tenant>]`) | `{"signal":"refresh"}` |
 //! | `progress` | `progress` | coalesced (`progress:<topic>:<id>`) | `{"resource_id","current","total","pct",...hint}` |
-//! | `complete` | `complete` | instant | `{"resource_id","status":"completed"\|"failed",...hint}` |
+//! | `complete` | `complete` | coalesced (same key as `progress`) | `{"resource_id","status":"completed"\|"failed",...hint}` |
 //! | `batch_domain_events` | `batch` | instant | `[{"resource","action","resource_id"?,"hint"?},...]` |
 //!
 //! **Where we differ from the seed, on purpose:** every helper given a tenant
 //! publishes with [`Scope::Intersect`]: the event reaches connections
 //! subscribed to the topic *and* carrying `tenant_id = <tenant>`. The seed
 //! delivered to the union, so another tenant subscribed to the same topic
-//! received it. Hint keys merged into `progress` / `complete` payloads never
+//! received it. `complete` shares its job's `progress` coalesce key, so it
+//! replaces a progress update still waiting for the flush tick and can never
+//! be overtaken by it (an instant `complete` would reach the client first,
+//! then the stale progress). It therefore arrives on the connection's next
+//! flush, like progress. Hint keys merged into `progress` / `complete` payloads never
 //! overwrite the helper's own fields, and `pct` is clamped to 0–100.
 
 use std::collections::BTreeSet;
@@ -231,7 +235,12 @@ impl Hub {
         self.publish(scoped(event, tenant))
     }
 
-    /// Completion of a long task (instant): status `completed` or `failed`.
+    /// Completion of a long task: status `completed` or `failed`.
+    ///
+    /// Published in the coalesced lane under the same key as [`Hub::progress`]
+    /// for this `(topic, resource_id)`: a progress update still held for the
+    /// flush is replaced by the completion, so a client never sees progress
+    /// after `complete`. It is delivered on the connection's next flush.
     ///
     /// # Errors
     ///
@@ -251,7 +260,8 @@ impl Hub {
         let event = Event::new("complete")
             .topic(topic)
             .json(&merge(data, hint))
-            .priority(Priority::Instant);
+            .priority(Priority::Coalesced)
+            .coalesce_key(format!("progress:{topic}:{resource_id}"));
         self.publish(scoped(event, tenant))
     }
 

@@ -2,7 +2,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser, publish, startServer, WAIT } from "./harness.mjs";
+import { launchBrowser, publish, startServer, WAIT } from "../support/harness.mjs";
 
 let browser;
 let server;

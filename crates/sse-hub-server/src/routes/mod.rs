@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per resource, and the JSON body helpers they share.
 
+pub(crate) mod client;
 pub(crate) mod connections;
 pub(crate) mod demo;
 pub(crate) mod events;

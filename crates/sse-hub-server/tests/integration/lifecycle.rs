@@ -85,14 +85,20 @@ async fn health_stats_demo_and_unknown_routes() {
         .unwrap()
         .starts_with("text/html"));
     let page = demo.text().await.unwrap();
-    for needle in [
-        "EventSource",
-        "/publish",
-        "visibilitychange",
-        "connection_id",
-    ] {
+    for needle in ["/client.js", "SseHubClient", "/publish", "/stats"] {
         assert!(page.contains(needle), "demo page lacks {needle}");
     }
+    let client_js = client.get(server.url("/client.js")).send().await.unwrap();
+    assert_eq!(client_js.status(), 200);
+    assert_eq!(
+        client_js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let module = client_js.text().await.unwrap();
+    assert!(
+        module.contains("export class SseHubClient"),
+        "not the client module"
+    );
 
     let missing = client.get(server.url("/nope")).send().await.unwrap();
     assert_eq!(error_of(missing, 404).await.0, "not_found");

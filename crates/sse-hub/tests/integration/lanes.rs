@@ -77,6 +77,36 @@ async fn progress_helper_coalesces_within_a_window() {
     assert!(done.data.contains(r#""status":"completed""#));
 }
 
+#[tokio::test(start_paused = true)]
+async fn complete_is_never_overtaken_by_its_last_progress() {
+    let hub = hub(config());
+    let mut client = Client::topics(&hub, &["jobs"]).await;
+    hub.progress("jobs", "job_1", None, 1, 4, None).unwrap();
+    hub.progress("jobs", "job_2", None, 1, 4, None).unwrap();
+    let first = client.drain(Duration::from_secs(1)).await;
+    assert_eq!(first.len(), 2);
+    // A progress update still waiting for the flush, then the completion.
+    hub.progress("jobs", "job_1", None, 3, 4, None).unwrap();
+    hub.progress("jobs", "job_2", None, 2, 4, None).unwrap();
+    hub.complete("jobs", "job_1", None, true, None).unwrap();
+    let events = client.drain(Duration::from_secs(1)).await;
+    let seen: Vec<(String, serde_json::Value)> = events
+        .iter()
+        .map(|e| (e.event.clone(), serde_json::from_str(&e.data).unwrap()))
+        .collect();
+    let job_1: Vec<&str> = seen
+        .iter()
+        .filter(|(_, data)| data["resource_id"] == "job_1")
+        .map(|(event, _)| event.as_str())
+        .collect();
+    assert_eq!(job_1, ["complete"], "no progress after complete: {seen:?}");
+    let job_2 = seen
+        .iter()
+        .find(|(_, data)| data["resource_id"] == "job_2")
+        .unwrap();
+    assert_eq!(job_2.1["pct"], 50, "other keys keep coalescing");
+}
+
 /// Time from publishing one batched event to receiving it, after a window
 /// that saw `burst` arrivals on a connection with `capacity` slots.
 async fn window_after_burst(burst: usize, capacity: usize) -> Duration {
