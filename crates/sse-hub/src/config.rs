@@ -67,6 +67,10 @@ pub struct Config {
     pub(crate) write_timeout: Duration,
     pub(crate) overflow: Overflow,
     pub(crate) max_connections: usize,
+    pub(crate) max_sockets: Option<usize>,
+    pub(crate) max_sockets_per_ip: Option<usize>,
+    pub(crate) socket_reserve: usize,
+    pub(crate) header_timeout: Duration,
     pub(crate) max_topics_per_connection: usize,
     pub(crate) max_topics_per_event: usize,
     pub(crate) max_pattern_len: usize,
@@ -108,6 +112,10 @@ impl Config {
             write_timeout: Duration::from_secs(10),
             overflow: Overflow::DropNewest,
             max_connections: 10_000,
+            max_sockets: None,
+            max_sockets_per_ip: None,
+            socket_reserve: 32,
+            header_timeout: Duration::from_secs(10),
             max_topics_per_connection: 64,
             max_topics_per_event: 16,
             max_pattern_len: 256,
@@ -209,6 +217,53 @@ impl Config {
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
+    }
+
+    /// TCP connections [`DeadlineListener`](crate::axum::DeadlineListener)
+    /// keeps open at once, counted from `accept` (a socket that never sends a
+    /// request counts too); past it (and the reserve) a new socket is closed
+    /// at once, so an idle flood cannot exhaust file descriptors. Default:
+    /// `max_connections` + 1,024 (room for API requests beside the streams).
+    #[must_use]
+    pub fn max_sockets(mut self, max: usize) -> Self {
+        self.max_sockets = Some(max);
+        self
+    }
+
+    /// TCP connections one IP address may hold open at once (see
+    /// [`max_sockets`](Self::max_sockets)). Default: no per-IP limit, because
+    /// behind a reverse proxy every client shares the proxy's address; set it
+    /// when clients connect directly.
+    #[must_use]
+    pub fn max_sockets_per_ip(mut self, max: Option<usize>) -> Self {
+        self.max_sockets_per_ip = max;
+        self
+    }
+
+    /// Sockets accepted past [`max_sockets`](Self::max_sockets) that may each
+    /// carry one short request (a health check, a publish) and are then
+    /// closed; a subscribe on one is turned away (200, `overloaded`,
+    /// `retry:`). With the serve loop of [`crate::axum::serve`] this keeps
+    /// health checks answered while the limit is reached. Default: 32.
+    #[must_use]
+    pub fn socket_reserve(mut self, reserve: usize) -> Self {
+        self.socket_reserve = reserve;
+        self
+    }
+
+    /// Longest a client may take to send a request head; the serve loops of
+    /// [`crate::axum::serve`] close the socket then, without an answer.
+    /// Default: 10 s.
+    #[must_use]
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// The socket limit in effect (see [`max_sockets`](Self::max_sockets)).
+    pub(crate) fn socket_limit(&self) -> usize {
+        self.max_sockets
+            .unwrap_or_else(|| self.max_connections.saturating_add(1024))
     }
 
     /// Topic patterns per connection. Default: 64.
@@ -365,6 +420,7 @@ impl Config {
             ("retry", self.retry),
             ("turn_away_retry", self.turn_away_retry),
             ("write_timeout", self.write_timeout),
+            ("header_timeout", self.header_timeout),
             ("replay_timeout", self.replay_timeout),
         ];
         for (name, value) in positive {
@@ -380,6 +436,8 @@ impl Config {
         let counts = [
             ("send_buffer_size", self.send_buffer_size),
             ("max_connections", self.max_connections),
+            ("max_sockets", self.socket_limit()),
+            ("max_sockets_per_ip", self.max_sockets_per_ip.unwrap_or(1)),
             ("max_topics_per_connection", self.max_topics_per_connection),
             ("max_topics_per_event", self.max_topics_per_event),
             ("max_pattern_len", self.max_pattern_len),
@@ -443,6 +501,9 @@ impl fmt::Debug for Config {
             .field("write_timeout", &self.write_timeout)
             .field("overflow", &self.overflow)
             .field("max_connections", &self.max_connections)
+            .field("max_sockets", &self.socket_limit())
+            .field("max_sockets_per_ip", &self.max_sockets_per_ip)
+            .field("socket_reserve", &self.socket_reserve)
             .field("replay", &self.replayer.is_some())
             .finish_non_exhaustive()
     }

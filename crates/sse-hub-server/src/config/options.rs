@@ -113,6 +113,27 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_MAX_BATCH", value_name = "N")]
     pub max_batch: Option<usize>,
 
+    /// TCP connections open at once, counted from accept (idle ones too);
+    /// past it and the reserve a new socket is closed at once [default:
+    /// max-connections + 1024]
+    #[arg(long, env = "SSE_HUB_MAX_SOCKETS", value_name = "N")]
+    pub max_sockets: Option<usize>,
+
+    /// TCP connections one IP address may hold open; 0 = no per-IP limit
+    /// (behind a reverse proxy every client shares its address) [default: 0]
+    #[arg(long, env = "SSE_HUB_MAX_SOCKETS_PER_IP", value_name = "N")]
+    pub max_sockets_per_ip: Option<usize>,
+
+    /// Sockets accepted past --max-sockets for one short request each (health
+    /// checks); a subscribe on one gets 200 + `overloaded` [default: 32]
+    #[arg(long, env = "SSE_HUB_SOCKET_RESERVE", value_name = "N")]
+    pub socket_reserve: Option<usize>,
+
+    /// A client must send its request head within this; the socket is closed
+    /// then, in ms [default: 10000]
+    #[arg(long, env = "SSE_HUB_HEADER_TIMEOUT_MS", value_name = "MS")]
+    pub header_timeout_ms: Option<u64>,
+
     /// On SIGTERM/SIGINT, connections are closed spread over this window, in seconds [default: 10]
     #[arg(long, env = "SSE_HUB_DRAIN_TIMEOUT_S", value_name = "S")]
     pub drain_timeout_s: Option<u64>,
@@ -311,6 +332,10 @@ impl Options {
             max_event_bytes,
             max_body_bytes,
             max_batch,
+            max_sockets,
+            max_sockets_per_ip,
+            socket_reserve,
+            header_timeout_ms,
             drain_timeout_s,
             replay,
             replay_max_events,

@@ -106,6 +106,14 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Events per publish request.
     pub max_batch: usize,
+    /// Sockets open at once (`None`: the library's default from max_connections).
+    pub max_sockets: Option<usize>,
+    /// Sockets per IP address (`None`: no per-IP limit).
+    pub max_sockets_per_ip: Option<usize>,
+    /// Reserve sockets past `max_sockets`.
+    pub socket_reserve: usize,
+    /// Time allowed for a request head.
+    pub header_timeout: Duration,
     /// Drain window on shutdown.
     pub drain_timeout: Duration,
     /// Replay store.
@@ -135,6 +143,13 @@ impl Settings {
             .max_topics_per_connection(self.max_topics_per_connection)
             .max_topics_per_event(self.max_topics_per_event)
             .max_event_bytes(self.max_event_bytes)
+            .max_sockets(
+                self.max_sockets
+                    .unwrap_or_else(|| self.max_connections.saturating_add(1024)),
+            )
+            .max_sockets_per_ip(self.max_sockets_per_ip)
+            .socket_reserve(self.socket_reserve)
+            .header_timeout(self.header_timeout)
     }
 
     /// The HTTP API's options.
@@ -275,6 +290,13 @@ impl Options {
             max_event_bytes: count("max-event-bytes", self.max_event_bytes, 64 * 1024)?,
             max_body_bytes: count("max-body-bytes", self.max_body_bytes, 1024 * 1024)?,
             max_batch: count("max-batch", self.max_batch, 1000)?,
+            max_sockets: match self.max_sockets {
+                Some(n) => Some(positive("max-sockets", n)?),
+                None => None,
+            },
+            max_sockets_per_ip: self.max_sockets_per_ip.filter(|n| *n > 0),
+            socket_reserve: self.socket_reserve.unwrap_or(32),
+            header_timeout: ms("header-timeout-ms", self.header_timeout_ms, 10_000)?,
             drain_timeout: secs("drain-timeout-s", self.drain_timeout_s, 10)?,
             replay,
             log,

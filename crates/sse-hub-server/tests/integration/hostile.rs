@@ -1,9 +1,58 @@
 //! Hostile clients (issue 13): what an attacker on the network can send, and
 //! the limit that answers it. Each test goes through a real socket.
 
-use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-use crate::common::{error_of, Server};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::common::{error_of, Server, WAIT};
+
+/// The server's address.
+fn addr(server: &Server) -> SocketAddr {
+    server
+        .url("")
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap()
+}
+
+/// A socket to `server` from the loopback address `from` (127.0.0.x).
+async fn connect_from(server: &Server, from: [u8; 4]) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr(server)).await.unwrap()
+}
+
+/// Everything the server sends until it closes the connection (or an error
+/// such as a reset ends it); fails the test if it stays open past [`WAIT`].
+async fn read_to_close(socket: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(WAIT, socket.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return String::from_utf8_lossy(&out).into_owned(),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => panic!(
+                "connection still open after {WAIT:?}; got {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+}
+
+/// Sends `request` on a new socket from `from` and reads the whole answer.
+async fn exchange(server: &Server, from: [u8; 4], request: &str) -> String {
+    let mut socket = connect_from(server, from).await;
+    socket.write_all(request.as_bytes()).await.unwrap();
+    read_to_close(&mut socket).await
+}
+
+const HEALTH: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+const HEALTH_CLOSE: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+const SUBSCRIBE: &str = "GET /events?topic=t HTTP/1.1\r\nHost: x\r\n\r\n";
 
 #[tokio::test]
 async fn reserved_and_empty_types_and_hub_form_ids_are_refused() {
@@ -63,4 +112,192 @@ async fn reserved_and_empty_types_and_hub_form_ids_are_refused() {
         .publish(json!({"topics": ["orders"], "type": "marker", "data": "m"}))
         .await;
     assert_eq!(sse.next_pair().await, ("marker".into(), "m".into()));
+}
+
+#[tokio::test]
+async fn sockets_count_from_accept_with_a_reserve_for_health_checks() {
+    let server = Server::start(&["--max-sockets", "3", "--socket-reserve", "1"]).await;
+    // Three sockets that never send a request fill the limit.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(connect_from(&server, [127, 0, 0, 1]).await);
+    }
+    // The reserve answers a health check, once, then closes.
+    let answer = exchange(&server, [127, 0, 0, 1], HEALTH).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A subscribe on a reserve socket is turned away the way browsers retry.
+    let answer = exchange(&server, [127, 0, 0, 1], SUBSCRIBE).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("retry: ") && answer.contains("event: overloaded"),
+        "{answer}"
+    );
+    assert!(answer.contains("socket limit"), "{answer}");
+    assert_eq!(server.hub.connection_count(), 0);
+    // With the reserve held too, a new socket is closed without an answer.
+    let mut held = connect_from(&server, [127, 0, 0, 1]).await;
+    let refused = exchange(&server, [127, 0, 0, 1], HEALTH).await;
+    assert_eq!(refused, "", "closed at accept");
+    // Freeing the sockets frees their places: a stream opens again.
+    drop(idle);
+    held.write_all(HEALTH.as_bytes()).await.unwrap();
+    assert!(read_to_close(&mut held).await.starts_with("HTTP/1.1 200"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut socket = connect_from(&server, [127, 0, 0, 1]).await;
+        socket.write_all(SUBSCRIBE.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.contains("event: connected") || n > 0 && !text.contains("overloaded") {
+            // The head and the preamble may arrive in two reads.
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no stream after the sockets closed: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn sockets_per_ip_are_limited() {
+    let server = Server::start(&["--max-sockets-per-ip", "2"]).await;
+    let _a = connect_from(&server, [127, 0, 0, 2]).await;
+    let _b = connect_from(&server, [127, 0, 0, 2]).await;
+    assert_eq!(
+        exchange(&server, [127, 0, 0, 2], HEALTH).await,
+        "",
+        "third socket of 127.0.0.2"
+    );
+    let other = exchange(&server, [127, 0, 0, 3], HEALTH_CLOSE).await;
+    assert!(
+        other.starts_with("HTTP/1.1 200"),
+        "another address is not limited: {other}"
+    );
+}
+
+/// Opens `GET /events` with `extra` head lines and `after` sent with the
+/// head; returns everything the server sent before closing.
+async fn events_then(server: &Server, extra: &str, after: &[u8]) -> String {
+    let mut socket = connect_from(server, [127, 0, 0, 1]).await;
+    let mut request =
+        format!("GET /events?topic=t HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes();
+    request.extend_from_slice(after);
+    socket.write_all(&request).await.unwrap();
+    read_to_close(&mut socket).await
+}
+
+#[tokio::test]
+async fn no_smuggling_after_get_events_and_trailing_bytes_end_the_stream() {
+    let server = Server::start(&[]).await;
+    let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let cases = [
+        ("", smuggled.to_owned()),
+        ("Content-Length: 5\r\n", format!("hello{smuggled}")),
+        (
+            "Transfer-Encoding: chunked\r\n",
+            format!("0\r\n\r\n{smuggled}"),
+        ),
+        (
+            "Content-Length: 40\r\nTransfer-Encoding: chunked\r\n",
+            format!("0\r\n\r\n{smuggled}"),
+        ),
+        (
+            "Content-Length: 0\r\nContent-Length: 40\r\n",
+            smuggled.to_owned(),
+        ),
+    ];
+    for (extra, after) in cases {
+        let answer = events_then(&server, extra, after.as_bytes()).await;
+        // One response at most, never the smuggled request's.
+        assert!(
+            answer.matches("HTTP/1.1").count() <= 1,
+            "{extra:?}: {answer}"
+        );
+        assert!(!answer.contains("\"status\""), "{extra:?}: {answer}");
+    }
+    assert_eq!(server.hub.connection_count(), 0, "every such stream ended");
+}
+
+#[tokio::test]
+async fn a_client_streaming_bytes_after_get_events_is_cut_at_once() {
+    let server = Server::start(&[]).await;
+    let mut socket = connect_from(&server, [127, 0, 0, 1]).await;
+    socket.write_all(SUBSCRIBE.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = tokio::time::timeout(WAIT, socket.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Keep sending; the server must close instead of reading for ever.
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0usize;
+    let cut = tokio::time::timeout(WAIT, async {
+        loop {
+            match socket.write_all(&chunk).await {
+                Ok(()) => sent += chunk.len(),
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(cut.is_ok(), "still accepting bytes after {sent} sent");
+    assert!(sent < 64 * 1024 * 1024, "cut only after {sent} bytes");
+}
+
+#[tokio::test]
+async fn malformed_heads_get_400_and_huge_heads_431() {
+    let server = Server::start(&[]).await;
+    for bad in [
+        "GET /events?topic=t HTTP/1.1\r\nHost: x\r\nX-A: a\r\n folded\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tfolded\r\n\r\n",
+        "GET  /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+        "G\0T /healthz HTTP/1.1\r\n\r\n",
+    ] {
+        let answer = exchange(&server, [127, 0, 0, 1], bad).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{bad:?}: {answer}");
+    }
+    for path in ["/events?topic=t", "/healthz"] {
+        let huge = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(64 * 1024)
+        );
+        let answer = exchange(&server, [127, 0, 0, 1], &huge).await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{path}: {answer}");
+    }
+    assert_eq!(server.hub.connection_count(), 0);
+}
+
+#[tokio::test]
+async fn idle_and_slow_heads_are_closed_at_the_header_timeout() {
+    let server = Server::start(&["--header-timeout-ms", "300"]).await;
+    let started = tokio::time::Instant::now();
+    // Nothing sent at all, and half a head for each path.
+    let mut idle = connect_from(&server, [127, 0, 0, 1]).await;
+    let mut half_sse = connect_from(&server, [127, 0, 0, 1]).await;
+    half_sse
+        .write_all(b"GET /events?topic=t HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut half_api = connect_from(&server, [127, 0, 0, 1]).await;
+    half_api
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    for socket in [&mut idle, &mut half_sse, &mut half_api] {
+        let answer = read_to_close(socket).await;
+        assert!(!answer.contains("200"), "{answer}");
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "closed too early: {took:?}"
+    );
 }

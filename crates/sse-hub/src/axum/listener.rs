@@ -1,9 +1,12 @@
-//! A listener whose connections enforce the hub's write deadline.
+//! A listener whose connections enforce the hub's write deadline and count
+//! against the socket limits from the moment of `accept` (see
+//! [`admission`](super::admission)).
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -11,35 +14,82 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::time::Sleep;
 
+use super::admission::{AcceptBackoff, Admission, SocketCounters, SocketLimits, Ticket};
 use crate::Config;
+
+/// See [`DeadlineListener::with_header_timeout`].
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A TCP listener for `axum::serve` whose connections fail a write that the
 /// peer does not take within the hub's write timeout, so a client that
 /// stopped reading is closed instead of holding its connection (and the
 /// server's graceful shutdown) forever. Sets `TCP_NODELAY`: SSE frames are
 /// small and latency-sensitive.
+///
+/// Every accepted socket counts against [`SocketLimits`] until it closes; a
+/// socket past them is closed at once (a browser's EventSource retries after
+/// a network error, it would not after a 503). A failing `accept` (out of
+/// descriptors) backs off, from 5 ms doubling to 1 s, and is logged once
+/// when the burst starts and once when it ends.
 #[derive(Debug)]
 pub struct DeadlineListener {
     inner: TcpListener,
     timeout: Duration,
+    admission: Arc<Admission>,
+    backoff: AcceptBackoff,
+    header_timeout: Duration,
 }
 
 impl DeadlineListener {
-    /// Wraps a bound listener; `timeout` is the write deadline.
+    /// Wraps a bound listener; `timeout` is the write deadline. No socket
+    /// limits: see [`with_limits`](Self::with_limits).
     pub fn new(inner: TcpListener, timeout: Duration) -> Self {
-        Self { inner, timeout }
+        Self {
+            inner,
+            timeout,
+            admission: Admission::new(SocketLimits::UNLIMITED),
+            backoff: AcceptBackoff::default(),
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+        }
     }
 
-    /// Binds `addr` with the write deadline of `config`.
+    /// Longest a client may take to send a request head (the serve loops of
+    /// [`crate::axum::serve`] close the socket then). Default: 10 s.
+    #[must_use]
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// See [`with_header_timeout`](Self::with_header_timeout).
+    pub fn header_timeout(&self) -> Duration {
+        self.header_timeout
+    }
+
+    /// Admits sockets by `limits` from now on.
+    #[must_use]
+    pub fn with_limits(mut self, limits: SocketLimits) -> Self {
+        self.admission = Admission::new(limits);
+        self
+    }
+
+    /// Binds `addr` with the write deadline and socket limits of `config`.
     ///
     /// # Errors
     ///
     /// The bind error.
     pub async fn bind(addr: impl ToSocketAddrs, config: &Config) -> io::Result<Self> {
-        Ok(Self::new(
-            TcpListener::bind(addr).await?,
-            config.write_timeout,
-        ))
+        Ok(
+            Self::new(TcpListener::bind(addr).await?, config.write_timeout)
+                .with_limits(SocketLimits::from_config(config))
+                .with_header_timeout(config.header_timeout),
+        )
+    }
+
+    /// The admission counters (open sockets, refusals, accept errors); take
+    /// it before handing the listener to a serve loop.
+    pub fn counters(&self) -> SocketCounters {
+        SocketCounters(self.admission.clone())
     }
 }
 
@@ -51,13 +101,26 @@ impl axum::serve::Listener for DeadlineListener {
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    self.backoff.succeeded();
+                    let Some(ticket) = self.admission.admit(addr.ip()) else {
+                        // Closed at once, before any byte is read: counted
+                        // in the admission counters, not logged per socket.
+                        drop(stream);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    return (DeadlineStream::new(stream, self.timeout), addr);
+                    let mut stream = DeadlineStream::new(stream, self.timeout);
+                    stream.ticket = Some(ticket);
+                    stream.header_timeout = self.header_timeout;
+                    return (stream, addr);
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    self.admission
+                        .accept_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let delay = self.backoff.failed(&err);
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
@@ -88,6 +151,9 @@ pub struct DeadlineStream {
     timeout: Duration,
     /// Armed while a write is blocked.
     blocked: Option<Pin<Box<Sleep>>>,
+    /// The socket's place under the listener's limits, released on drop.
+    ticket: Option<Ticket>,
+    header_timeout: Duration,
 }
 
 impl DeadlineStream {
@@ -97,12 +163,26 @@ impl DeadlineStream {
             inner,
             timeout,
             blocked: None,
+            ticket: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
     }
 
-    /// The socket and the write deadline.
-    pub(crate) fn into_parts(self) -> (TcpStream, Duration) {
-        (self.inner, self.timeout)
+    /// Longest the client may take to send its request head.
+    pub(crate) fn header_timeout(&self) -> Duration {
+        self.header_timeout
+    }
+
+    /// Whether this socket was admitted from the reserve past the socket
+    /// limit: it may carry one short request, never an event stream.
+    pub fn is_reserve(&self) -> bool {
+        self.ticket.as_ref().is_some_and(|ticket| ticket.reserve)
+    }
+
+    /// The socket, the write deadline and the admission ticket (keep it as
+    /// long as the socket).
+    pub(crate) fn into_parts(self) -> (TcpStream, Duration, Option<Ticket>) {
+        (self.inner, self.timeout, self.ticket)
     }
 
     fn poll_deadline<T>(

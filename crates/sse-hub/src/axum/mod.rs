@@ -47,6 +47,7 @@
 //! [`EventStream::is_turned_away`]); 400, 401 or 403 with a JSON body
 //! `{"error":{"code","message"}}` otherwise.
 
+mod admission;
 mod listener;
 pub(crate) mod serve;
 
@@ -57,6 +58,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+pub use admission::{SocketCounters, SocketLimits, SocketStats};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};

@@ -45,8 +45,6 @@ use super::{connecting_from, subscribe_error, DeadlineListener, DeadlineStream, 
 use crate::connection::DirectWrite;
 use crate::Hub;
 
-/// Longest a client may take to send its request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head read by the SSE fast path; larger ones go to hyper,
 /// which answers 431.
 const MAX_HEAD: usize = 16 * 1024;
@@ -117,9 +115,13 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(listener.header_timeout())
         .max_buf_size(MAX_HEAD);
+    // A reserve socket (past the socket limit) carries one request.
+    let mut reserve = builder.clone();
+    reserve.keep_alive(false);
     let builder = Arc::new(builder);
+    let reserve = Arc::new(reserve);
     // Every connection task holds a receiver; `closed()` tells us when all ended.
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut signal = std::pin::pin!(signal);
@@ -130,7 +132,11 @@ where
         };
         let task = Connection {
             router: router.clone(),
-            builder: builder.clone(),
+            builder: if io.is_reserve() {
+                reserve.clone()
+            } else {
+                builder.clone()
+            },
             stop: stop_rx.clone(),
             peer,
         };
@@ -166,7 +172,7 @@ impl Connection {
     /// else (or anything we cannot parse) goes to hyper with the bytes read.
     async fn sniff(self, mut io: DeadlineStream, sse: &SsePath) {
         let mut head = BytesMut::with_capacity(1024);
-        let parsed = tokio::time::timeout(HEADER_READ_TIMEOUT, async {
+        let parsed = tokio::time::timeout(io.header_timeout(), async {
             loop {
                 match io.read_buf(&mut head).await {
                     Ok(0) | Err(_) => return None,
@@ -183,7 +189,14 @@ impl Connection {
         match parsed {
             Ok(Some(Some((parts, len)))) => {
                 head.advance(len);
-                self.sse(io, *parts, &sse.hub).await;
+                if head.is_empty() {
+                    self.sse(io, *parts, &sse.hub).await;
+                } else {
+                    // A body or a pipelined request after `GET <sse path>`:
+                    // the stream never ends, so nothing after it could be
+                    // answered; close (see `sse` for bytes arriving later).
+                    tracing::debug!("bytes after an event-stream request; closing");
+                }
             }
             Ok(Some(None)) => self.http(Rewind::new(head.freeze(), io)).await,
             // Timed out or closed before a full head: nothing to answer.
@@ -223,10 +236,19 @@ impl Connection {
     /// stream yields, in order, and polls the stream again only when that
     /// write is done.
     async fn sse(self, io: DeadlineStream, mut parts: http::request::Parts, hub: &Hub) {
-        let (socket, timeout) = io.into_parts();
+        // The ticket keeps the socket counted until this function returns.
+        let reserve = io.is_reserve();
+        let (socket, timeout, _ticket) = io.into_parts();
         let socket = Arc::new(socket);
         parts.extensions.insert(ConnectInfo(PeerAddr(self.peer)));
-        let mut stream = match hub.subscribe(connecting_from(parts)).await {
+        let subscribed = if reserve {
+            // Past the socket limit: no event stream, but a 200 the client's
+            // EventSource retries after (it would give up on a 503).
+            Ok(hub.turn_away_at_socket_limit())
+        } else {
+            hub.subscribe(connecting_from(parts)).await
+        };
+        let mut stream = match subscribed {
             Ok(stream) => stream,
             Err(err) => {
                 let response = subscribe_error(&err).into_response();
@@ -275,10 +297,16 @@ impl Connection {
                 // The client sends nothing after its request: readable means
                 // it closed (or misbehaves); either way this stream is done.
                 Next::Readable(Err(_)) => return,
+                // Bytes after the request (a pipelined request, a body on
+                // a GET) end the stream: reading and discarding them for as
+                // long as the client sends would burn CPU for nothing.
                 Next::Readable(Ok(())) => match socket.try_read(&mut probe) {
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                     Ok(0) | Err(_) => return,
-                    Ok(_) => {}
+                    Ok(_) => {
+                        tracing::debug!("bytes after an event-stream request; closing");
+                        return;
+                    }
                 },
             }
         }

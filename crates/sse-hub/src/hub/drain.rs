@@ -84,3 +84,22 @@ impl Hub {
         }
     }
 }
+
+impl Hub {
+    /// The stream for a subscriber on a socket admitted past the socket
+    /// limit (see [`Config::socket_reserve`](crate::Config::socket_reserve)):
+    /// `retry:` and `overloaded`, then the end.
+    #[cfg(feature = "axum")]
+    pub(crate) fn turn_away_at_socket_limit(&self) -> crate::EventStream {
+        self.inner
+            .stats
+            .turned_away
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let retry = super::millis(super::jittered(self.inner.config.turn_away_retry, 1.0));
+        crate::EventStream::once(crate::control::goodbye(
+            crate::control::OVERLOADED,
+            "socket limit reached",
+            retry,
+        ))
+    }
+}
