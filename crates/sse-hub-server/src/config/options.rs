@@ -114,8 +114,8 @@ pub struct Options {
     pub max_batch: Option<usize>,
 
     /// TCP connections open at once, counted from accept (idle ones too);
-    /// past it and the reserve a new socket is closed at once [default:
-    /// max-connections + 1024]
+    /// past it and the reserve a new socket is closed at once [default: none,
+    /// that is max-connections + 1024]
     #[arg(long, env = "SSE_HUB_MAX_SOCKETS", value_name = "N")]
     pub max_sockets: Option<usize>,
 

@@ -106,8 +106,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Events per publish request.
     pub max_batch: usize,
-    /// Sockets open at once (`None`: the library's default from max_connections).
-    pub max_sockets: Option<usize>,
+    /// Sockets open at once.
+    pub max_sockets: usize,
     /// Sockets per IP address (`None`: no per-IP limit).
     pub max_sockets_per_ip: Option<usize>,
     /// Reserve sockets past `max_sockets`.
@@ -143,10 +143,7 @@ impl Settings {
             .max_topics_per_connection(self.max_topics_per_connection)
             .max_topics_per_event(self.max_topics_per_event)
             .max_event_bytes(self.max_event_bytes)
-            .max_sockets(
-                self.max_sockets
-                    .unwrap_or_else(|| self.max_connections.saturating_add(1024)),
-            )
+            .max_sockets(self.max_sockets)
             .max_sockets_per_ip(self.max_sockets_per_ip)
             .socket_reserve(self.socket_reserve)
             .header_timeout(self.header_timeout)
@@ -256,6 +253,7 @@ impl Options {
                 }
             }
         };
+        let max_connections = count("max-connections", self.max_connections, 10_000)?;
         Ok(Settings {
             listen,
             publish_token: self.publish_token,
@@ -280,7 +278,7 @@ impl Options {
             )?)
             .filter(|gap| !gap.is_zero()),
             overflow: self.overflow.unwrap_or(OverflowPolicy::Disconnect),
-            max_connections: count("max-connections", self.max_connections, 10_000)?,
+            max_connections,
             max_topics_per_connection: count(
                 "max-topics-per-connection",
                 self.max_topics_per_connection,
@@ -291,8 +289,8 @@ impl Options {
             max_body_bytes: count("max-body-bytes", self.max_body_bytes, 1024 * 1024)?,
             max_batch: count("max-batch", self.max_batch, 1000)?,
             max_sockets: match self.max_sockets {
-                Some(n) => Some(positive("max-sockets", n)?),
-                None => None,
+                Some(n) => positive("max-sockets", n)?,
+                None => max_connections.saturating_add(1024),
             },
             max_sockets_per_ip: self.max_sockets_per_ip.filter(|n| *n > 0),
             socket_reserve: self.socket_reserve.unwrap_or(32),
