@@ -3,51 +3,38 @@
 //! Tests call these too: [`build_hub`] then [`router`] then [`serve`] is
 //! exactly what the binary does, minus flags and signals.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderMap};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
-use sse_hub::axum::DeadlineListener;
+use sse_hub::axum::{DeadlineListener, SseRoute};
 use sse_hub::replay::{
     MemoryReplayer, RedisReplayOptions, RedisReplayer, Replay as Replayed, ReplayError, Replayer,
     StoredEvent,
 };
 use sse_hub::Hub;
 
-use crate::config::{Replay, Secret, Settings};
+use crate::auth::{cors, host, Auth};
+use crate::config::{AuthSettings, Replay, Settings};
 use crate::error::Error;
 use crate::routes;
 
 /// Options of the HTTP API (the hub has its own [`sse_hub::Config`]).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ApiOptions {
-    /// Bearer token required on `/publish`, `/connections/*` and
-    /// `/stats?connections=true`; `None` leaves them open.
-    pub publish_token: Option<Secret>,
+    /// Who may subscribe, publish and administer.
+    pub auth: AuthSettings,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Most events in one publish request.
     pub max_batch: usize,
-}
-
-impl fmt::Debug for ApiOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiOptions")
-            .field("publish_token", &self.publish_token.as_ref().map(|_| "***"))
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("max_batch", &self.max_batch)
-            .finish()
-    }
 }
 
 /// What every handler gets.
@@ -55,44 +42,58 @@ impl fmt::Debug for ApiOptions {
 pub(crate) struct AppState {
     pub(crate) hub: Hub,
     pub(crate) api: Arc<ApiOptions>,
+    pub(crate) auth: Arc<Auth>,
 }
 
-impl AppState {
-    /// `Ok` when no token is configured or `headers` carry it.
-    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), Error> {
-        let Some(token) = &self.api.publish_token else {
-            return Ok(());
-        };
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| bearer(value.as_bytes()));
-        match presented {
-            Some(presented) if token.matches(presented) => Ok(()),
-            _ => Err(Error::Unauthorized),
-        }
-    }
+/// The application: the hub, the HTTP API over it, and the SSE fast path's
+/// route (which applies the same `Host` check and CORS headers as the
+/// router's layers).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct App {
+    /// The hub (publish into it, drain it).
+    pub hub: Hub,
+    /// The HTTP API.
+    pub router: Router,
+    /// `GET /events` on the fast path.
+    pub sse: SseRoute,
 }
 
-/// The credentials of an `Authorization: Bearer <token>` value.
-fn bearer(value: &[u8]) -> Option<&[u8]> {
-    let split = value.iter().position(|b| *b == b' ')?;
-    let (scheme, rest) = value.split_at(split);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return None;
-    }
-    let start = rest.iter().position(|b| *b != b' ')?;
-    Some(&rest[start..])
+/// Builds the [`App`] for `settings`: the hub from `config` (usually
+/// [`Settings::hub_config`], possibly with hooks added: they run after the
+/// server's subscribe policy) and the configured replay store, and the API.
+///
+/// # Errors
+///
+/// See [`build_hub`].
+pub async fn build(settings: &Settings, config: sse_hub::Config) -> anyhow::Result<App> {
+    let auth = Arc::new(Auth::new(settings.auth.clone()));
+    let policy = auth.clone();
+    let config = config.on_connect_first(move |connecting| {
+        let policy = policy.clone();
+        async move { policy.on_connect(connecting).await }
+    });
+    let hub = build_hub(settings, config).await?;
+    let options = settings.api_options();
+    let sse = sse_route(&auth);
+    let router = router(hub.clone(), options, auth);
+    Ok(App { hub, router, sse })
 }
 
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match state.authorize(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(err) => axum::response::IntoResponse::into_response(err),
-    }
+/// The fast path's route: requests with a foreign `Host` go to the router
+/// (whose layer refuses them), the others get the CORS headers.
+fn sse_route(auth: &Arc<Auth>) -> SseRoute {
+    let for_take = auth.clone();
+    let for_headers = auth.clone();
+    SseRoute::new(EVENTS_PATH)
+        .take(move |parts| host::allowed(&for_take.settings, &parts.headers))
+        .headers(move |parts| cors::headers(&for_headers.settings, &parts.headers))
 }
 
-/// The hub for `settings`, from `config` (usually [`Settings::hub_config`],
-/// possibly with hooks added) plus the configured replay store.
+/// The subscribe route.
+const EVENTS_PATH: &str = "/events";
+
+/// The hub for `settings`, from `config` plus the configured replay store.
 ///
 /// With `--replay redis` it connects to Redis first. When the hub is dropped
 /// (after [`serve`] returned: the drain is over), the Redis store waits up to
@@ -103,7 +104,7 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 ///
 /// An invalid configuration, or a replay store that cannot be set up (Redis
 /// unreachable: the message names the URL without credentials).
-pub async fn build_hub(settings: &Settings, config: sse_hub::Config) -> anyhow::Result<Hub> {
+async fn build_hub(settings: &Settings, config: sse_hub::Config) -> anyhow::Result<Hub> {
     let config = match &settings.replay {
         Replay::None => config,
         Replay::Memory {
@@ -202,19 +203,32 @@ impl Drop for FlushOnDrop {
 /// | route | what |
 /// | --- | --- |
 /// | `GET /events?topic=T` | subscribe (SSE) |
-/// | `POST /publish` | publish one event or an array (token) |
-/// | `POST /connections/{id}/pause`, `/resume`, `/topics` | manage a connection (token) |
-/// | `GET /stats[?connections=true]` | counters (per-connection detail needs the token) |
+/// | `POST /publish` | publish one event or an array (token or JWT publish grants) |
+/// | `POST /tickets` | a one-time ticket for `GET /events?ticket=` (JWT) |
+/// | `POST /connections/{id}/pause`, `/resume`, `/topics` | manage a connection (its control token, or admin) |
+/// | `GET /stats[?connections=true]` | counters (names and detail for admin only) |
+/// | `GET /metrics` | Prometheus (admin once any token or key is set) |
 /// | `GET /healthz`, `GET /readyz` | liveness, readiness (503 while draining) |
 /// | `GET /` | demo page |
 /// | `GET /client.js` | the browser client (ES module) |
-pub fn router(hub: Hub, options: ApiOptions) -> Router {
+///
+/// Every route refuses a foreign `Host` (403) and answers CORS for the
+/// listed origins.
+fn router(hub: Hub, options: ApiOptions, auth: Arc<Auth>) -> Router {
     let max_body = options.max_body_bytes;
     let state = AppState {
         hub,
         api: Arc::new(options),
+        auth,
     };
-    let protected = Router::new()
+    Router::new()
+        .route("/", get(routes::demo::index))
+        .route("/client.js", get(routes::client::client_js))
+        .route(EVENTS_PATH, get(routes::events::subscribe))
+        .route("/stats", get(routes::stats::stats))
+        .route("/metrics", get(routes::metrics::metrics))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
         .route("/publish", post(routes::publish::publish))
         .route("/connections/{id}/pause", post(routes::connections::pause))
         .route(
@@ -225,23 +239,15 @@ pub fn router(hub: Hub, options: ApiOptions) -> Router {
             "/connections/{id}/topics",
             post(routes::connections::topics),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route("/", get(routes::demo::index))
-        .route("/client.js", get(routes::client::client_js))
-        .route("/events", get(routes::events::subscribe))
-        .route("/stats", get(routes::stats::stats))
-        .route("/metrics", get(routes::metrics::metrics))
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .merge(protected)
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), host::check))
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `signal` resolves, then drains `hub`
+/// Serves `app` on `listener` until `signal` resolves, then drains `hub`
 /// within `drain_timeout` while the server keeps
 /// accepting (and turning subscribers away); then it stops accepting and
 /// waits for open requests. Subscribers arriving during the drain are told to
@@ -255,8 +261,7 @@ pub fn router(hub: Hub, options: ApiOptions) -> Router {
 /// The server's I/O error.
 pub async fn serve<F>(
     listener: DeadlineListener,
-    router: Router,
-    hub: Hub,
+    app: App,
     drain_timeout: Duration,
     grace: Duration,
     signal: F,
@@ -264,6 +269,7 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let App { hub, router, sse } = app;
     let hub_for_sse = hub.clone();
     let drain = async move {
         signal.await;
@@ -277,19 +283,5 @@ where
     };
     // The lean HTTP/1.1 loop, with `GET /events` written straight to the
     // socket (see `sse_hub::axum::serve_with_sse`).
-    sse_hub::axum::serve_with_sse(listener, router, hub_for_sse, "/events", drain, grace).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bearer;
-
-    #[test]
-    fn bearer_parsing() {
-        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
-        assert_eq!(bearer(b"bearer   abc"), Some(&b"abc"[..]));
-        assert_eq!(bearer(b"Basic abc"), None);
-        assert_eq!(bearer(b"Bearer"), None);
-        assert_eq!(bearer(b"Bearer "), None);
-    }
+    sse_hub::axum::serve_with_sse_route(listener, router, hub_for_sse, sse, drain, grace).await
 }

@@ -1,7 +1,14 @@
 //! Every error the HTTP API returns, and the one table mapping each to its
 //! status and `{"error":{"code","message"}}` body.
 //!
-//! Messages name the offending field and never echo payloads or tokens.
+//! Messages name the offending field and never echo payloads, tokens, claims
+//! or tenant ids. Auth errors carry the RFC 6750 challenge: 401 with
+//! `WWW-Authenticate: Bearer` (plus `error="invalid_token"` when a credential
+//! was presented and failed), 403 with `Bearer error="insufficient_scope"`.
+//!
+//! Refused subscribes (`GET /events`) are answered by the library's
+//! [`sse_hub::axum::subscribe_error_response`] on both the router and the
+//! SSE fast path, with the same codes and challenges.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,9 +19,26 @@ use sse_hub::{PublishError, TopicsError};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Missing or wrong bearer token.
+    /// No credential was presented.
     #[error("a valid `Authorization: Bearer` token is required")]
     Unauthorized,
+    /// A credential was presented and failed (bad signature, expired, unknown
+    /// key, used ticket, not a token this server knows).
+    #[error("the presented credential is not valid")]
+    InvalidToken,
+    /// A valid credential that does not cover the request.
+    #[error("the credential does not allow this")]
+    Forbidden,
+    /// The `Host` header is not in `--allowed-host`.
+    #[error("host not allowed")]
+    HostNotAllowed,
+    /// A preflight or cookie-authenticated request from an origin that is
+    /// neither this server's nor listed in `--cors-origin`.
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    /// The ticket store failed (Redis down); details are logged.
+    #[error("tickets are unavailable, retry later")]
+    TicketsUnavailable,
     /// The body is not JSON.
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
@@ -105,6 +129,11 @@ impl Error {
     pub fn api(&self) -> ApiError {
         let (status, code) = match self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::HostNotAllowed => (StatusCode::FORBIDDEN, "host_not_allowed"),
+            Self::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
+            Self::TicketsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "tickets_unavailable"),
             Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             Self::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             Self::InvalidEvent { .. } => (StatusCode::BAD_REQUEST, "invalid_event"),
@@ -130,6 +159,18 @@ impl Error {
         };
         ApiError::new(status, code, self.to_string())
     }
+
+    /// The `WWW-Authenticate` challenge of an auth error.
+    fn challenge(&self) -> Option<&'static str> {
+        match self {
+            Self::Unauthorized => Some("Bearer"),
+            Self::InvalidToken => Some("Bearer error=\"invalid_token\""),
+            Self::Forbidden | Self::Topics(TopicsError::NotAllowed { .. }) => {
+                Some("Bearer error=\"insufficient_scope\"")
+            }
+            _ => None,
+        }
+    }
 }
 
 impl From<TopicsError> for Error {
@@ -141,10 +182,11 @@ impl From<TopicsError> for Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let mut response = self.api().into_response();
-        if self == Self::Unauthorized {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        if let Some(challenge) = self.challenge() {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }
@@ -169,9 +211,31 @@ mod tests {
     }
 
     #[test]
-    fn unauthorized_challenges_bearer() {
-        let response = Error::Unauthorized.into_response();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    fn auth_errors_challenge_bearer() {
+        for (error, status, challenge) in [
+            (Error::Unauthorized, 401, Some("Bearer")),
+            (
+                Error::InvalidToken,
+                401,
+                Some("Bearer error=\"invalid_token\""),
+            ),
+            (
+                Error::Forbidden,
+                403,
+                Some("Bearer error=\"insufficient_scope\""),
+            ),
+            (Error::HostNotAllowed, 403, None),
+            (Error::OriginNotAllowed, 403, None),
+        ] {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(
+                response
+                    .headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok()),
+                challenge
+            );
+        }
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! * [`config`]: one [`Options`](config::Options) struct read from a TOML file,
 //!   `SSE_HUB_*` variables and flags, resolved into [`Settings`](config::Settings).
-//! * [`app`]: [`build_hub`](app::build_hub), [`router`](app::router) (the HTTP
-//!   API) and [`serve`](app::serve) (serving with a graceful drain).
+//! * [`app`]: [`build`](app::build) (the hub, the HTTP API and the SSE fast
+//!   path's route) and [`serve`](app::serve) (serving with a graceful drain).
 //! * [`error`]: the API's error table.
 //!
 //! ## HTTP API
@@ -56,10 +56,9 @@
 //! # async fn main() -> anyhow::Result<()> {
 //! let settings = Options::load(["sse-hub", "--flush-interval-ms", "500"], std::env::vars_os())?
 //!     .resolve()?;
-//! let hub = app::build_hub(&settings, settings.hub_config()).await?;
-//! let router = app::router(hub.clone(), settings.api_options());
-//! let listener = sse_hub::axum::DeadlineListener::bind(settings.listen, hub.config()).await?;
-//! app::serve(listener, router, hub, settings.drain_timeout, settings.write_timeout, async {
+//! let app = app::build(&settings, settings.hub_config()).await?;
+//! let listener = sse_hub::axum::DeadlineListener::bind(settings.listen, app.hub.config()).await?;
+//! app::serve(listener, app, settings.drain_timeout, settings.write_timeout, async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! })
 //! .await?;
@@ -68,6 +67,7 @@
 //! ```
 
 pub mod app;
+mod auth;
 pub mod config;
 pub mod error;
 mod routes;

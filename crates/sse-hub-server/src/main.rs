@@ -48,30 +48,29 @@ fn try_main() -> anyhow::Result<()> {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let hub = app::build_hub(&settings, settings.hub_config()).await?;
-    let listener = DeadlineListener::bind(settings.listen, hub.config())
+    let app = app::build(&settings, settings.hub_config()).await?;
+    let listener = DeadlineListener::bind(settings.listen, app.hub.config())
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let local = axum::serve::Listener::local_addr(&listener).context("reading local address")?;
-    let authenticated = settings.publish_token.is_some();
+    let auth = &settings.auth;
     tracing::info!(
         address = %local,
         replay = %settings.replay,
-        publish_authenticated = authenticated,
+        jwt = auth.key.is_some(),
+        anonymous_topics = ?auth.anonymous_topics,
         "sse-hub listening"
     );
-    if !authenticated {
+    if auth.open_publish() {
         tracing::warn!(
-            "no --publish-token: anyone who can reach {local} may publish (loopback only)"
+            "no --publish-token and no JWT key: anyone who can reach {local} may publish (loopback only)"
         );
     }
-    let router = app::router(hub.clone(), settings.api_options());
     // After the drain, give hyper one write deadline to flush what is left.
     let grace = settings.write_timeout + std::time::Duration::from_secs(1);
     app::serve(
         listener,
-        router,
-        hub,
+        app,
         settings.drain_timeout,
         grace,
         shutdown_signal(),

@@ -378,6 +378,33 @@ impl Config {
         self
     }
 
+    /// Runs `hook` before the `on_connect` hook already configured (if any),
+    /// which then sees what `hook` returned; a rejection by `hook` is final.
+    /// For layering: an application's auth policy first, then hooks added
+    /// by the code that embeds it.
+    #[must_use]
+    pub fn on_connect_first<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Connecting) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Connecting, Rejection>> + Send + 'static,
+    {
+        let hook = Arc::new(hook);
+        let after = self.on_connect.take();
+        self.on_connect = Some(Arc::new(move |connecting| {
+            let hook = hook.clone();
+            let after = after.clone();
+            async move {
+                let connecting = hook(connecting).await?;
+                match after {
+                    Some(after) => after(connecting).await,
+                    None => Ok(connecting),
+                }
+            }
+            .boxed()
+        }));
+        self
+    }
+
     /// Called after a connection closed.
     #[must_use]
     pub fn on_disconnect(mut self, hook: impl Fn(&Connection) + Send + Sync + 'static) -> Self {
@@ -546,6 +573,30 @@ mod tests {
         assert_eq!(config.send_buffer_size, 256);
         assert_eq!(config.retry, Duration::from_millis(3000));
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn on_connect_first_runs_before_the_configured_hook() {
+        let config = Config::new()
+            .on_connect(|mut c: Connecting| async move {
+                c.topics.push("second".into());
+                Ok(c)
+            })
+            .on_connect_first(|mut c: Connecting| async move {
+                if c.topics.is_empty() {
+                    return Err(Rejection::Unauthorized("no topic".into()));
+                }
+                c.topics.push("first".into());
+                Ok(c)
+            });
+        let out = config
+            .run_on_connect(Connecting::new().with_topics(["t"]))
+            .await
+            .unwrap();
+        assert_eq!(out.topics, ["t", "first", "second"]);
+        assert!(config.run_on_connect(Connecting::new()).await.is_err());
+        let alone = Config::new().on_connect_first(|c: Connecting| async move { Ok(c) });
+        assert!(alone.run_on_connect(Connecting::new()).await.is_ok());
     }
 
     #[test]

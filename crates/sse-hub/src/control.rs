@@ -1,5 +1,5 @@
 //! Control events the hub writes on its own: `connected`, `resync`,
-//! `server-shutdown`, `overloaded`.
+//! `server-shutdown`, `overloaded`, `auth-expired`.
 //!
 //! Control events carry **no `id:`** field, so a client's last event id keeps
 //! pointing at real data and a reconnect resumes from there.
@@ -17,6 +17,11 @@ pub const RESYNC: &str = "resync";
 pub const SERVER_SHUTDOWN: &str = "server-shutdown";
 /// Type of the event sent to a subscriber turned away at the connection cap.
 pub const OVERLOADED: &str = "overloaded";
+/// Type of the last event on a stream opened with a credential, written when
+/// the credential expires (`Connecting::expires_at`): data
+/// `{"reason":"token_expired"}`, no `id:`; the stream then ends. A client
+/// gets a fresh credential and reconnects.
+pub const AUTH_EXPIRED: &str = "auth-expired";
 
 /// Event types a publisher may not use: the hub's own control events (and
 /// those the server writes, such as `auth-expired` when a credential
@@ -50,6 +55,23 @@ pub(crate) fn event(buf: &mut BytesMut, event_type: &str, data: &impl Serialize)
     // Serialising plain structs of strings and numbers cannot fail.
     let data = serde_json::to_string(data).unwrap_or_default();
     wire::encode_event(buf, Some(event_type), None, &data);
+}
+
+/// The `auth-expired` event.
+pub(crate) fn auth_expired() -> Bytes {
+    #[derive(Serialize)]
+    struct Expired {
+        reason: &'static str,
+    }
+    let mut buf = BytesMut::new();
+    event(
+        &mut buf,
+        AUTH_EXPIRED,
+        &Expired {
+            reason: "token_expired",
+        },
+    );
+    buf.freeze()
 }
 
 pub(crate) fn resync(reason: ResyncReason) -> Bytes {

@@ -11,10 +11,11 @@
 //! * **group** — the event reaches connections whose metadata contains every
 //!   key/value pair of the group.
 //!
-//! With both set, [`Scope`] decides how they combine. [`Scope::Union`] is the
-//! seed's behaviour (topic match OR group match); [`Scope::Intersect`] requires
-//! both and is what the tenant helpers use, so a tenant-scoped event can never
-//! reach another tenant's connection just because it shares a topic.
+//! With both set, [`Scope`] decides how they combine. [`Scope::Intersect`],
+//! the default, requires both: a group narrows the audience, so a
+//! tenant-scoped event can never reach another tenant's connection just
+//! because it shares a topic. [`Scope::Union`] (topic match OR group match) is
+//! the seed's behaviour, available when asked for explicitly.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,10 +47,11 @@ pub enum Priority {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
-    /// Topic match OR group match (the seed's behaviour, kept for compatibility).
-    #[default]
+    /// Topic match OR group match (the seed's behaviour): widens the audience
+    /// to every connection of the group, whatever its topics. Explicit only.
     Union,
-    /// Topic match AND group match: the safe choice for tenant scoping.
+    /// Topic match AND group match (the default): a group narrows.
+    #[default]
     Intersect,
 }
 
@@ -172,7 +174,8 @@ impl Event {
         self
     }
 
-    /// How topics and group combine. Default: [`Scope::Union`].
+    /// How topics and group combine. Default: [`Scope::Intersect`] (the group
+    /// narrows the topics' audience).
     #[must_use]
     pub fn scope(mut self, scope: Scope) -> Self {
         self.scope = scope;

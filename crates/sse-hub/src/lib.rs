@@ -13,9 +13,10 @@
 //!   `*` is one token, `>` one or more trailing tokens (`orders.*`,
 //!   `chat.>`). It carries **metadata** set by the `on_connect` hook.
 //! * An event reaches connections whose patterns match one of its topics,
-//!   and/or whose metadata contains its group. [`Scope::Union`] (the seed's
-//!   rule) takes either; [`Scope::Intersect`] requires both, which is what the
-//!   tenant helpers use so an event never leaks across tenants.
+//!   and/or whose metadata contains its group. With both set,
+//!   [`Scope::Intersect`] (the default) requires both, so a group narrows and
+//!   an event never leaks across tenants; [`Scope::Union`] (the seed's rule)
+//!   takes either and must be asked for.
 //! * Each connection has three lanes: **instant** events go out at once,
 //!   **batched** ones on the connection's flush tick in order, **coalesced**
 //!   ones keep only the latest per key per window. The flush interval adapts

@@ -168,6 +168,12 @@ impl Collector for HubCollector {
         )?;
         counter(
             &mut encoder,
+            "sse_hub_auth_expired",
+            "Connections closed because their credential expired.",
+            stats.auth_expired,
+        )?;
+        counter(
+            &mut encoder,
             "sse_hub_replay_requests",
             "Reconnects asking for replay.",
             stats.replay.requests,

@@ -64,15 +64,54 @@ pub enum ConfigError {
         /// The limit in ms.
         max: u64,
     },
-    /// Publishing would be open to the network.
+    /// No one could publish: off loopback, publishing needs a token or a key.
     #[error(
-        "refusing to listen on non-loopback address {listen} without --publish-token \
-         (anyone could publish); set a token or listen on 127.0.0.1"
+        "refusing to listen on non-loopback address {listen} without --publish-token or a \
+         JWT key (--jwt-secret, --jwt-public-key, --jwt-jwks): publishing is anonymous only \
+         on loopback; set one or listen on 127.0.0.1"
     )]
     OpenPublish {
         /// The listen address.
         listen: SocketAddr,
     },
+    /// Subscribing would be open to the network without saying so.
+    #[error(
+        "refusing to listen on non-loopback address {listen} without a JWT key \
+         (--jwt-secret, --jwt-public-key, --jwt-jwks) or --anonymous-topics: say what the \
+         public may read ('>' = everything) or listen on 127.0.0.1"
+    )]
+    OpenSubscribe {
+        /// The listen address.
+        listen: SocketAddr,
+    },
+    /// More than one JWT key source.
+    #[error("set only one of --jwt-secret, --jwt-public-key, --jwt-jwks")]
+    SeveralKeys,
+    /// `--jwt-secret` too short.
+    #[error("--jwt-secret must be at least {min} bytes")]
+    ShortSecret {
+        /// The minimum.
+        min: usize,
+    },
+    /// A topic pattern option is invalid.
+    #[error("--{name}: {message}")]
+    Pattern {
+        /// The option.
+        name: &'static str,
+        /// The validator's message.
+        message: String,
+    },
+    /// A `--cors-origin` is not an exact origin.
+    #[error(
+        "--cors-origin must be an exact origin like https://app.example.com (no path, no wildcard)"
+    )]
+    CorsOrigin,
+    /// An `--allowed-host` is not a host name.
+    #[error("--allowed-host must be a host name or address, optionally with a port")]
+    AllowedHost,
+    /// A JWT key file or JWKS could not be loaded.
+    #[error("JWT key: {0}")]
+    Key(String),
     /// The publish token is empty.
     #[error("--publish-token must not be empty")]
     EmptyToken,

@@ -18,12 +18,15 @@
 //! redis_prefix = "myapp:sse"
 //! ```
 
+mod auth;
 mod error;
 mod options;
 mod redis_url;
 mod secret;
 mod settings;
 
+pub(crate) use auth::strip_port;
+pub use auth::{AuthSettings, KeySource, DEFAULT_AUTH_COOKIE, LOOPBACK_HOSTS, MIN_SECRET_BYTES};
 pub use error::{ConfigError, LoadError};
 pub use options::{Options, OverflowPolicy, ReplayMode};
 pub use redis_url::{RedisUrl, DEFAULT_REDIS_URL};

@@ -14,6 +14,9 @@ use serde::Deserialize;
 use super::Replay;
 use super::{LoadError, RedisUrl, Secret};
 
+/// The `--help` heading of the authentication options.
+const AUTH: &str = "Authentication (see README: Authentication)";
+
 /// Command-line options, environment variables and file keys of `sse-hub`.
 ///
 /// Unset fields take the default written in their help text.
@@ -33,19 +36,124 @@ pub struct Options {
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address to listen on, IP:port; a non-loopback address requires --publish-token [default: 127.0.0.1:8080]
+    /// Address to listen on, IP:port; a non-loopback address requires a way to
+    /// publish (--publish-token or a JWT key) and to subscribe (a JWT key or
+    /// --anonymous-topics) [default: 127.0.0.1:8080]
     #[arg(long, env = "SSE_HUB_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
-    /// Bearer token required on /publish, /connections/* and /stats?connections=true
-    /// [default: none, allowed only on loopback]
+    /// Static bearer token allowed to publish any event (and to administer
+    /// when no --admin-token is set) [default: none]
     #[arg(
         long,
         env = "SSE_HUB_PUBLISH_TOKEN",
         value_name = "TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        help_heading = AUTH
     )]
     pub publish_token: Option<Secret>,
+
+    /// Static bearer token for /stats detail, /metrics and any connection's
+    /// /connections/* [default: none]
+    #[arg(
+        long,
+        env = "SSE_HUB_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = AUTH
+    )]
+    pub admin_token: Option<Secret>,
+
+    /// HMAC secret verifying HS256/384/512 JWTs, raw bytes, at least 32
+    /// [default: none]
+    #[arg(
+        long,
+        env = "SSE_HUB_JWT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        help_heading = AUTH
+    )]
+    pub jwt_secret: Option<Secret>,
+
+    /// PEM public key verifying JWTs: RSA (RS*, PS*), EC P-256 (ES256),
+    /// P-384 (ES384) or Ed25519 (EdDSA) [default: none]
+    #[arg(
+        long,
+        env = "SSE_HUB_JWT_PUBLIC_KEY",
+        value_name = "FILE",
+        help_heading = AUTH
+    )]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// JWKS file or http(s) URL; keys chosen by `kid`, re-read on an unknown
+    /// `kid` at most once per 30 s [default: none]
+    #[arg(
+        long,
+        env = "SSE_HUB_JWT_JWKS",
+        value_name = "FILE|URL",
+        help_heading = AUTH
+    )]
+    pub jwt_jwks: Option<String>,
+
+    /// Required JWT `aud` (an array matches if it contains it) [default: none]
+    #[arg(
+        long,
+        env = "SSE_HUB_JWT_AUDIENCE",
+        value_name = "AUD",
+        help_heading = AUTH
+    )]
+    pub jwt_audience: Option<String>,
+
+    /// Required JWT `iss` [default: none]
+    #[arg(long, env = "SSE_HUB_JWT_ISSUER", value_name = "ISS", help_heading = AUTH)]
+    pub jwt_issuer: Option<String>,
+
+    /// Clock skew allowed on JWT `exp` and `nbf`, in seconds [default: 5]
+    #[arg(long, env = "SSE_HUB_JWT_LEEWAY_S", value_name = "S", help_heading = AUTH)]
+    pub jwt_leeway_s: Option<u64>,
+
+    /// Cookie holding a subscriber's JWT (browsers) [default: sse_hub_token]
+    #[arg(long, env = "SSE_HUB_AUTH_COOKIE", value_name = "NAME", help_heading = AUTH)]
+    pub auth_cookie: Option<String>,
+
+    /// Topic pattern anyone may subscribe to without a credential; repeatable
+    /// or comma-separated; '>' = everything. Without a JWT key on a loopback
+    /// address everything is anonymous unless this is given [default: none]
+    #[arg(
+        long,
+        env = "SSE_HUB_ANONYMOUS_TOPICS",
+        value_name = "PATTERN",
+        value_delimiter = ',',
+        help_heading = AUTH
+    )]
+    pub anonymous_topics: Option<Vec<String>>,
+
+    /// Lifetime of a one-time ticket from POST /tickets, in ms [default: 30000]
+    #[arg(long, env = "SSE_HUB_TICKET_TTL_MS", value_name = "MS", help_heading = AUTH)]
+    pub ticket_ttl_ms: Option<u64>,
+
+    /// Origin allowed cross-origin requests with credentials, exact (e.g.
+    /// https://app.example.com); repeatable or comma-separated [default: none]
+    #[arg(
+        long,
+        env = "SSE_HUB_CORS_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ',',
+        help_heading = AUTH
+    )]
+    pub cors_origin: Option<Vec<String>>,
+
+    /// Host header accepted (any port); others get 403 (DNS rebinding);
+    /// repeatable or comma-separated. When none is given: on a loopback
+    /// address localhost, 127.0.0.1 and [::1]; elsewhere any [default: none]
+    #[arg(
+        long,
+        env = "SSE_HUB_ALLOWED_HOST",
+        value_name = "HOST",
+        value_delimiter = ',',
+        help_heading = AUTH
+    )]
+    pub allowed_host: Option<Vec<String>>,
 
     /// Base flush interval of the batched and coalesced lanes, in ms [default: 2000]
     #[arg(long, env = "SSE_HUB_FLUSH_INTERVAL_MS", value_name = "MS")]
@@ -153,8 +261,10 @@ pub struct Options {
     pub replay_max_age_s: Option<u64>,
 
     /// Redis server of --replay redis, `redis://[user:password@]host:port/db`
-    /// (also rediss://, redis+unix://); credentials are never logged
-    /// [default: redis://127.0.0.1:6379/]
+    /// (also rediss://, redis+unix://); credentials are never logged. When
+    /// set, one-time tickets are stored there too (any server sharing it
+    /// honours a ticket once); left unset, tickets stay in memory
+    /// [default: none, redis://127.0.0.1:6379/ for --replay redis]
     #[arg(
         long,
         env = "SSE_HUB_REDIS_URL",
@@ -317,6 +427,18 @@ impl Options {
             config,
             listen,
             publish_token,
+            admin_token,
+            jwt_secret,
+            jwt_public_key,
+            jwt_jwks,
+            jwt_audience,
+            jwt_issuer,
+            jwt_leeway_s,
+            auth_cookie,
+            anonymous_topics,
+            ticket_ttl_ms,
+            cors_origin,
+            allowed_host,
             flush_interval_ms,
             heartbeat_interval_ms,
             max_lifetime_s,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{ConfigError, Options, OverflowPolicy, RedisUrl, ReplayMode, Secret};
+use super::{AuthSettings, ConfigError, Options, OverflowPolicy, RedisUrl, ReplayMode, Secret};
 
 /// Default `--min-write-interval-ms`.
 const DEFAULT_MIN_WRITE_INTERVAL_MS: u64 = 20;
@@ -74,8 +74,10 @@ impl fmt::Display for Replay {
 pub struct Settings {
     /// Listen address.
     pub listen: SocketAddr,
-    /// Token required to publish and manage connections; `None` only on loopback.
+    /// Static token allowed to publish (and administer without an admin token).
     pub publish_token: Option<Secret>,
+    /// Who may subscribe, publish and administer.
+    pub auth: AuthSettings,
     /// Base flush interval.
     pub flush_interval: Duration,
     /// Heartbeat interval.
@@ -152,7 +154,7 @@ impl Settings {
     /// The HTTP API's options.
     pub fn api_options(&self) -> crate::app::ApiOptions {
         crate::app::ApiOptions {
-            publish_token: self.publish_token.clone(),
+            auth: self.auth.clone(),
             max_body_bytes: self.max_body_bytes,
             max_batch: self.max_batch,
         }
@@ -203,16 +205,12 @@ impl Options {
         let listen = self
             .listen
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
-        if self
-            .publish_token
-            .as_ref()
-            .is_some_and(|t| t.expose().is_empty())
-        {
-            return Err(ConfigError::EmptyToken);
-        }
-        if self.publish_token.is_none() && !listen.ip().is_loopback() {
-            return Err(ConfigError::OpenPublish { listen });
-        }
+        let auth = AuthSettings::resolve(
+            &self,
+            listen,
+            ms("ticket-ttl-ms", self.ticket_ttl_ms, 30_000)?,
+            self.redis_prefix.as_deref().unwrap_or(DEFAULT_REDIS_PREFIX),
+        )?;
         let log = self.log.unwrap_or_else(|| "info".to_owned());
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&log) {
             return Err(ConfigError::Log {
@@ -257,6 +255,7 @@ impl Options {
         Ok(Settings {
             listen,
             publish_token: self.publish_token,
+            auth,
             flush_interval: ms("flush-interval-ms", self.flush_interval_ms, 2000)?,
             heartbeat_interval: ms("heartbeat-interval-ms", self.heartbeat_interval_ms, 30_000)?,
             max_lifetime: match secs("max-lifetime-s", self.max_lifetime_s, 1800)? {

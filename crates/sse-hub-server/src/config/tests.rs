@@ -82,6 +82,66 @@ fn defaults_match_help() {
 }
 
 #[test]
+fn auth_options_from_file_env_and_flags() {
+    let path = temp_file(
+        "auth",
+        "anonymous_topics = [\"news.>\", \"status\"]\ncors_origin = [\"https://a.example\"]\n\
+         allowed_host = [\"example.com:8080\"]\nadmin_token = \"adm\"\n",
+    );
+    let options = Options::load(
+        [
+            "sse-hub",
+            "--config",
+            path.to_str().unwrap(),
+            "--cors-origin",
+            "https://b.example",
+            "--cors-origin",
+            "https://c.example",
+        ],
+        [
+            ("SSE_HUB_ALLOWED_HOST", "one.example,two.example"),
+            ("SSE_HUB_REDIS_URL", "redis://127.0.0.1:6379/3"),
+        ],
+    )
+    .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let auth = options.resolve().unwrap().auth;
+    assert_eq!(auth.anonymous_topics, ["news.>", "status"]);
+    assert_eq!(
+        auth.cors_origins,
+        ["https://b.example", "https://c.example"],
+        "flags win whole"
+    );
+    assert_eq!(
+        auth.allowed_hosts.as_deref(),
+        Some(&["one.example".to_owned(), "two.example".into()][..])
+    );
+    assert_eq!(
+        auth.ticket_redis,
+        Some(RedisUrl::new("redis://127.0.0.1:6379/3"))
+    );
+    assert!(auth.admin_token.is_some());
+    assert!(!auth.open_admin());
+    let help = Options::from_flags(["sse-hub", "--help"])
+        .unwrap_err()
+        .to_string();
+    let heading = help.find("Authentication").expect("an auth heading");
+    for flag in [
+        "--jwt-secret",
+        "--jwt-jwks",
+        "--anonymous-topics",
+        "--cors-origin",
+        "--allowed-host",
+        "--admin-token",
+    ] {
+        assert!(
+            help[heading..].contains(flag),
+            "{flag} under the heading: {help}"
+        );
+    }
+}
+
+#[test]
 fn help_lists_environment_variables() {
     let err = Options::from_flags(["sse-hub", "--help"]).unwrap_err();
     assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
@@ -133,21 +193,70 @@ fn bad_values_name_their_source() {
 
 #[test]
 fn non_loopback_requires_a_token() {
-    let open = Options::from_flags(["sse-hub", "--listen", "0.0.0.0:8080"])
-        .unwrap()
-        .resolve();
-    assert!(matches!(open, Err(ConfigError::OpenPublish { .. })));
-    let with_token = Options::from_flags([
-        "sse-hub",
-        "--listen",
-        "0.0.0.0:8080",
+    let resolve = |args: &[&str]| {
+        Options::from_flags(["sse-hub", "--listen", "0.0.0.0:8080"].iter().chain(args))
+            .unwrap()
+            .resolve()
+    };
+    // Subscribing: a key, or saying what is public.
+    assert!(matches!(
+        resolve(&[]),
+        Err(ConfigError::OpenSubscribe { .. })
+    ));
+    assert!(matches!(
+        resolve(&["--publish-token", "t"]),
+        Err(ConfigError::OpenSubscribe { .. })
+    ));
+    // Publishing: a token or a key.
+    assert!(matches!(
+        resolve(&["--anonymous-topics", ">"]),
+        Err(ConfigError::OpenPublish { .. })
+    ));
+    let with_token = resolve(&[
         "--publish-token",
         "t",
+        "--anonymous-topics",
+        "news.>,status",
     ])
-    .unwrap()
-    .resolve()
     .unwrap();
     assert!(with_token.publish_token.is_some());
+    assert_eq!(with_token.auth.anonymous_topics, ["news.>", "status"]);
+    assert_eq!(with_token.auth.allowed_hosts, None, "any Host off loopback");
+    let secret = "0123456789abcdef0123456789abcdef";
+    let with_key = resolve(&["--jwt-secret", secret]).unwrap();
+    assert!(
+        with_key.auth.anonymous_topics.is_empty(),
+        "nothing anonymous"
+    );
+    assert!(!with_key.auth.open_publish());
+    assert_eq!(
+        resolve(&["--jwt-secret", "short"]),
+        Err(ConfigError::ShortSecret { min: 32 })
+    );
+    assert_eq!(
+        resolve(&["--jwt-secret", secret, "--jwt-jwks", "keys.json"]),
+        Err(ConfigError::SeveralKeys)
+    );
+    assert!(matches!(
+        resolve(&["--jwt-secret", secret, "--anonymous-topics", "a..b"]),
+        Err(ConfigError::Pattern { .. })
+    ));
+    assert_eq!(
+        resolve(&["--jwt-secret", secret, "--cors-origin", "*"]),
+        Err(ConfigError::CorsOrigin)
+    );
+    // Development: loopback, no key, no token.
+    let dev = Options::default().resolve().unwrap();
+    assert_eq!(dev.auth.anonymous_topics, [">"]);
+    assert!(dev.auth.open_publish() && dev.auth.open_admin());
+    assert_eq!(
+        dev.auth.allowed_hosts.as_deref(),
+        Some(&["localhost".to_owned(), "127.0.0.1".into(), "[::1]".into()][..])
+    );
+    assert_eq!(
+        dev.auth.ticket_redis, None,
+        "no Redis unless --redis-url is set"
+    );
     let loopback_v6 = Options::from_flags(["sse-hub", "--listen", "[::1]:8080"])
         .unwrap()
         .resolve();
@@ -364,7 +473,7 @@ fn help_documents_redis_options() {
         "--replay <STORE>",
         "redis:",
         "--redis-url <URL>",
-        "[default: redis://127.0.0.1:6379/]",
+        "[default: none, redis://127.0.0.1:6379/ for --replay redis]",
         "SSE_HUB_REDIS_URL",
         "--redis-prefix <PREFIX>",
         "[default: sse-hub]",

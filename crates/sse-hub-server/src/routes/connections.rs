@@ -5,7 +5,7 @@
 //! widgets add and remove topics without reconnecting.
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sse_hub::ConnectionId;
@@ -14,20 +14,24 @@ use super::{from_value, json_body};
 use crate::app::AppState;
 use crate::error::Error;
 
-fn connection_id(text: &str) -> Result<ConnectionId, Error> {
-    // An id that does not parse names no connection.
-    ConnectionId::parse(text).ok_or(Error::UnknownConnection)
+/// The connection `text` names, once the request proves control of it
+/// (its control token, or admin). Without control, an unknown id is refused
+/// like a wrong token: only admins learn which ids exist (404).
+fn controlled(state: &AppState, headers: &HeaderMap, text: &str) -> Result<ConnectionId, Error> {
+    let id = ConnectionId::parse(text);
+    let connection = id.and_then(|id| state.hub.connection(id));
+    state.auth.control(headers, connection.as_ref())?;
+    id.ok_or(Error::UnknownConnection)
 }
 
 /// Pauses the connection: 204, or 404 if it is not open.
 pub(crate) async fn pause(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    state
-        .hub
-        .pause(connection_id(&id)?)
-        .map_err(|_| Error::UnknownConnection)?;
+    let id = controlled(&state, &headers, &id)?;
+    state.hub.pause(id).map_err(|_| Error::UnknownConnection)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -35,11 +39,10 @@ pub(crate) async fn pause(
 pub(crate) async fn resume(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    state
-        .hub
-        .resume(connection_id(&id)?)
-        .map_err(|_| Error::UnknownConnection)?;
+    let id = controlled(&state, &headers, &id)?;
+    state.hub.resume(id).map_err(|_| Error::UnknownConnection)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -59,14 +62,15 @@ pub(crate) struct Topics {
 }
 
 /// Adds and removes topic patterns, all or nothing: 200 with the resulting
-/// topics, 400 for an invalid pattern or too many, 403 for a disallowed one,
-/// 404 for an unknown connection.
+/// topics, 400 for an invalid pattern or too many, 403 for one the
+/// connection's grants (or the anonymous topics) do not cover, 404 for an
+/// unknown connection.
 pub(crate) async fn topics(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Json<Topics>, Error> {
-    let id = connection_id(&id)?;
+    let id = controlled(&state, request.headers(), &id)?;
     let body = json_body(request, state.api.max_body_bytes).await?;
     let change: TopicChange = from_value(body).map_err(Error::InvalidBody)?;
     let topics = state.hub.update_topics(id, &change.add, &change.remove)?;

@@ -11,7 +11,13 @@ use crate::error::Error;
 
 /// Encodes the hub's counters (connections, events by outcome, replay,
 /// publish-to-write latency) in the Prometheus text format.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Error> {
+/// Admin only once any token or key is configured (Prometheus scrapes with
+/// a bearer token).
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, Error> {
+    state.auth.admin(&headers)?;
     let mut registry = Registry::default();
     registry.register_collector(Box::new(HubCollector::new(state.hub.clone())));
     let mut body = String::new();

@@ -3,8 +3,18 @@
 //! ```json
 //! {"topics": ["orders"], "type": "update", "data": {"id": 42},
 //!  "id": "optional", "priority": "instant|batched|coalesced", "coalesce_key": "k",
-//!  "ttl_ms": 5000, "group": {"tenant_id": "t1"}, "scope": "union|intersect"}
+//!  "ttl_ms": 5000, "group": {"tenant_id": "t1"}, "scope": "union|intersect",
+//!  "tenant": "acme"}
 //! ```
+//!
+//! `group` narrows the audience to connections carrying every pair (scope
+//! `intersect`, the default); `"scope": "union"` widens it to the group's
+//! connections whatever their topics. `tenant` reaches only connections whose
+//! metadata `tenant` is equal (set from a JWT's `sse_hub.tenant`), live and
+//! by replay: it is the group pair `tenant` with scope `intersect`, so it
+//! cannot be combined with `"scope": "union"` or a different `group.tenant`
+//! (400). A publisher whose token is bound to a tenant publishes for that
+//! tenant only: filled in when absent, another one is 403.
 //!
 //! `data` that is a JSON string is sent verbatim; any other JSON value is sent
 //! JSON-encoded; absent or `null` sends an empty data line. All events of a
@@ -42,6 +52,53 @@ struct PublishRequest {
     group: Metadata,
     #[serde(default)]
     scope: Scope,
+    tenant: Option<String>,
+}
+
+/// The metadata key tenants are matched on (what the JWT's `tenant` sets).
+pub(crate) const TENANT_KEY: &str = "tenant";
+
+impl PublishRequest {
+    /// Folds `tenant` into the group (see the module docs); `bound` is the
+    /// publisher's own tenant. Messages never quote a tenant.
+    fn apply_tenant(&mut self, bound: Option<&str>) -> Result<(), TenantError> {
+        let in_group = self.group.get(TENANT_KEY).cloned();
+        if let (Some(field), Some(group)) = (&self.tenant, &in_group) {
+            if field != group {
+                return Err(TenantError::Invalid(
+                    "field `tenant`: differs from `group.tenant`",
+                ));
+            }
+        }
+        let mut tenant = self.tenant.take().or(in_group);
+        if let Some(bound) = bound {
+            match &tenant {
+                None => tenant = Some(bound.to_owned()),
+                Some(tenant) if tenant != bound => return Err(TenantError::Foreign),
+                Some(_) => {}
+            }
+        }
+        if let Some(tenant) = tenant {
+            if tenant.is_empty() {
+                return Err(TenantError::Invalid("field `tenant`: must not be empty"));
+            }
+            if self.scope == Scope::Union {
+                return Err(TenantError::Invalid(
+                    "field `scope`: `union` would reach other tenants; a tenant's event is `intersect`",
+                ));
+            }
+            self.group.insert(TENANT_KEY.to_owned(), tenant);
+        }
+        Ok(())
+    }
+}
+
+/// Why an event's tenant is refused.
+enum TenantError {
+    /// Inconsistent fields (400).
+    Invalid(&'static str),
+    /// Another tenant than the publisher's own (403).
+    Foreign,
 }
 
 impl PublishRequest {
@@ -81,11 +138,13 @@ pub(crate) struct Published {
     ids: Vec<String>,
 }
 
-/// Publishes the request's events (see the module docs).
+/// Publishes the request's events (see the module docs): nothing is
+/// published unless every event is valid and allowed.
 pub(crate) async fn publish(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<(StatusCode, Json<Published>), Error> {
+    let publisher = state.auth.publisher(request.headers()).await?;
     if state.hub.is_draining() {
         return Err(Error::Draining);
     }
@@ -105,16 +164,39 @@ pub(crate) async fn publish(
         return Err(Error::InvalidBody("no events to publish".to_owned()));
     }
     let index = |i: usize| batch.then_some(i);
-    let events = items
+    let mut requests = items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            from_value::<PublishRequest>(item)
-                .and_then(PublishRequest::into_event)
-                .map_err(|message| Error::InvalidEvent {
+            from_value::<PublishRequest>(item).map_err(|message| Error::InvalidEvent {
+                index: index(i),
+                message,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Every event is checked before any is published.
+    for (i, request) in requests.iter_mut().enumerate() {
+        request
+            .apply_tenant(publisher.tenant())
+            .map_err(|err| match err {
+                TenantError::Invalid(message) => Error::InvalidEvent {
                     index: index(i),
-                    message,
-                })
+                    message: message.to_owned(),
+                },
+                TenantError::Foreign => Error::Forbidden,
+            })?;
+        if !publisher.may_publish(&request.topics) {
+            return Err(Error::Forbidden);
+        }
+    }
+    let events = requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, request)| {
+            request.into_event().map_err(|message| Error::InvalidEvent {
+                index: index(i),
+                message,
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let receipts = state

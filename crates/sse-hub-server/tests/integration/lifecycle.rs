@@ -20,20 +20,28 @@ async fn publish_requires_the_token_when_configured() {
         "/connections/00000000000000000000000000000000/pause",
     ];
     for path in routes {
-        for auth in [
-            None,
-            Some("Bearer wrong"),
-            Some("Bearer s3cre"),
-            Some("Basic s3cret"),
+        for (auth, challenge, expected) in [
+            (None, "Bearer", "unauthorized"),
+            (Some("Basic s3cret"), "Bearer", "unauthorized"),
+            (
+                Some("Bearer wrong"),
+                "Bearer error=\"invalid_token\"",
+                "invalid_token",
+            ),
+            (
+                Some("Bearer s3cre"),
+                "Bearer error=\"invalid_token\"",
+                "invalid_token",
+            ),
         ] {
             let mut request = client.post(server.url(path)).json(&event);
             if let Some(auth) = auth {
                 request = request.header("authorization", auth);
             }
             let response = request.send().await.unwrap();
-            assert_eq!(response.headers()["www-authenticate"], "Bearer");
+            assert_eq!(response.headers()["www-authenticate"], challenge);
             let (code, message) = error_of(response, 401).await;
-            assert_eq!(code, "unauthorized", "{path} {auth:?}");
+            assert_eq!(code, expected, "{path} {auth:?}");
             assert!(!message.contains("s3cret"));
         }
     }
@@ -278,8 +286,18 @@ async fn sigterm_drains_and_exits_zero() {
 }
 
 #[tokio::test]
-async fn binary_refuses_open_publish_on_non_loopback() {
+async fn binary_refuses_to_start_open_on_non_loopback() {
+    // No key: the public's topics must be said explicitly...
     let output = binary_command().args(["--listen", "0.0.0.0:0"]).output();
+    let output = tokio::time::timeout(WAIT, output).await.unwrap().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--anonymous-topics"), "{stderr}");
+    assert!(stderr.contains("'>' = everything"), "{stderr}");
+    // ...and someone must be able to publish.
+    let output = binary_command()
+        .args(["--listen", "0.0.0.0:0", "--anonymous-topics", ">"])
+        .output();
     let output = tokio::time::timeout(WAIT, output).await.unwrap().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -6,6 +6,8 @@
 
 mod common;
 
+mod access;
+
 mod connections;
 mod hostile;
 mod lifecycle;

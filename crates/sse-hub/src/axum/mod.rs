@@ -66,7 +66,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http::{header, HeaderValue, StatusCode};
 pub use listener::{DeadlineListener, DeadlineStream, PeerAddr};
-pub use serve::{serve, serve_with_sse};
+pub use serve::{serve, serve_with_sse, serve_with_sse_route, SseRoute};
 
 use crate::{Config, ConfigError, Connecting, EventStream, Hub, SubscribeError, TopicsError};
 
@@ -77,8 +77,35 @@ pub async fn subscribe(hub: &Hub, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     match hub.subscribe(connecting_from(parts)).await {
         Ok(stream) => sse_response(stream),
-        Err(err) => subscribe_error(&err).into_response(),
+        Err(err) => subscribe_error_response(&err),
     }
+}
+
+/// The response for a refused subscribe: [`subscribe_error`]'s JSON body,
+/// plus the RFC 6750 challenge on 401 and 403 — `WWW-Authenticate: Bearer`
+/// when no credential was presented, `Bearer error="invalid_token"` when one
+/// failed, `Bearer error="insufficient_scope"` when it does not cover the
+/// topics.
+pub fn subscribe_error_response(err: &SubscribeError) -> Response {
+    use crate::Rejection;
+    let challenge = match err {
+        SubscribeError::Rejected(Rejection::Unauthorized(_)) => Some("Bearer"),
+        SubscribeError::Rejected(Rejection::InvalidToken(_)) => {
+            Some("Bearer error=\"invalid_token\"")
+        }
+        SubscribeError::Rejected(_) | SubscribeError::Topics(TopicsError::NotAllowed { .. }) => {
+            Some("Bearer error=\"insufficient_scope\"")
+        }
+        _ => None,
+    };
+    let mut response = subscribe_error(err).into_response();
+    if let Some(challenge) = challenge {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    response
 }
 
 /// The handshake for a subscribe request: topics from `topic` parameters,

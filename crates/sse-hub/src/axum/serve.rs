@@ -29,7 +29,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::response::IntoResponse;
 use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -41,7 +40,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use super::{connecting_from, subscribe_error, DeadlineListener, DeadlineStream, PeerAddr};
+use super::{
+    connecting_from, subscribe_error_response, DeadlineListener, DeadlineStream, PeerAddr,
+};
 use crate::connection::DirectWrite;
 use crate::Hub;
 
@@ -89,17 +90,114 @@ pub async fn serve_with_sse<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let sse = Arc::new(SsePath {
-        hub,
-        path: path.to_owned(),
-    });
+    serve_with_sse_route(listener, router, hub, SseRoute::new(path), signal, grace).await
+}
+
+/// [`serve_with_sse`] with a configured [`SseRoute`]: which requests the fast
+/// path takes and which headers it adds.
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_with_sse_route<F>(
+    listener: DeadlineListener,
+    router: Router,
+    hub: Hub,
+    route: SseRoute,
+    signal: F,
+    grace: Duration,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let sse = Arc::new(SsePath { hub, route });
     run(listener, router, Some(sse), signal, grace).await
+}
+
+type Filter = Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>;
+type HeadersFn = Arc<dyn Fn(&http::request::Parts) -> http::HeaderMap + Send + Sync>;
+
+/// The subscribe route of the SSE fast path: its path, which of its `GET`
+/// requests the fast path serves, and headers it adds to its responses.
+///
+/// The fast path writes responses itself, so the router's layers (CORS, a
+/// `Host` check, ...) never see its requests. [`take`](Self::take) sends the
+/// requests such a layer would refuse to the router instead (which must then
+/// route `GET <path>` too, e.g. to [`subscribe`](super::subscribe)), so every
+/// refusal is decided in one place; [`headers`](Self::headers) adds what a
+/// layer would have added to the responses it does serve.
+///
+/// # Examples
+///
+/// ```
+/// use sse_hub::axum::SseRoute;
+///
+/// let route = SseRoute::new("/events")
+///     // Requests for other hosts go to the router, which refuses them.
+///     .take(|parts| parts.headers.get("host").is_some_and(|h| h == "example.com"))
+///     .headers(|_parts| {
+///         let mut headers = http::HeaderMap::new();
+///         headers.insert("x-frame-options", http::HeaderValue::from_static("deny"));
+///         headers
+///     });
+/// # let _ = route;
+/// ```
+#[derive(Clone)]
+pub struct SseRoute {
+    path: String,
+    take: Option<Filter>,
+    headers: Option<HeadersFn>,
+}
+
+impl SseRoute {
+    /// The route at `path`, taking every `GET` request for it, adding no
+    /// headers.
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            take: None,
+            headers: None,
+        }
+    }
+
+    /// Serves on the fast path only the requests for which `take` returns
+    /// true; the others go to the router. Default: all.
+    #[must_use]
+    pub fn take(
+        mut self,
+        take: impl Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.take = Some(Arc::new(take));
+        self
+    }
+
+    /// Headers added to every response of the fast path (the stream, a
+    /// refusal, a subscriber turned away), computed from the request head.
+    /// Default: none.
+    #[must_use]
+    pub fn headers(
+        mut self,
+        headers: impl Fn(&http::request::Parts) -> http::HeaderMap + Send + Sync + 'static,
+    ) -> Self {
+        self.headers = Some(Arc::new(headers));
+        self
+    }
+}
+
+impl std::fmt::Debug for SseRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseRoute")
+            .field("path", &self.path)
+            .field("take", &self.take.is_some())
+            .field("headers", &self.headers.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
 struct SsePath {
     hub: Hub,
-    path: String,
+    route: SseRoute,
 }
 
 async fn run<F>(
@@ -178,9 +276,13 @@ impl Connection {
                     Ok(0) | Err(_) => return None,
                     Ok(_) => {}
                 }
-                match parse_head(&head, &sse.path) {
+                match parse_head(&head, &sse.route.path) {
                     Head::Partial if head.len() < MAX_HEAD => continue,
-                    Head::Sse(parts, len) => return Some(Some((parts, len))),
+                    Head::Sse(parts, len)
+                        if sse.route.take.as_ref().is_none_or(|take| take(&parts)) =>
+                    {
+                        return Some(Some((parts, len)))
+                    }
                     _ => return Some(None),
                 }
             }
@@ -190,7 +292,13 @@ impl Connection {
             Ok(Some(Some((parts, len)))) => {
                 head.advance(len);
                 if head.is_empty() {
-                    self.sse(io, *parts, &sse.hub).await;
+                    let extra = sse
+                        .route
+                        .headers
+                        .as_ref()
+                        .map(|headers| headers(&parts))
+                        .unwrap_or_default();
+                    self.sse(io, *parts, &sse.hub, extra).await;
                 } else {
                     // A body or a pipelined request after `GET <sse path>`:
                     // the stream never ends, so nothing after it could be
@@ -235,7 +343,13 @@ impl Connection {
     /// This loop keeps the contract that makes that safe: it writes what the
     /// stream yields, in order, and polls the stream again only when that
     /// write is done.
-    async fn sse(self, io: DeadlineStream, mut parts: http::request::Parts, hub: &Hub) {
+    async fn sse(
+        self,
+        io: DeadlineStream,
+        mut parts: http::request::Parts,
+        hub: &Hub,
+        extra: http::HeaderMap,
+    ) {
         // The ticket keeps the socket counted until this function returns.
         let reserve = io.is_reserve();
         let (socket, timeout, _ticket) = io.into_parts();
@@ -251,26 +365,41 @@ impl Connection {
         let mut stream = match subscribed {
             Ok(stream) => stream,
             Err(err) => {
-                let response = subscribe_error(&err).into_response();
+                let response = subscribe_error_response(&err);
                 let status = response.status();
+                let mut headers = response.headers().clone();
                 let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
                     .await
                     .unwrap_or_default();
-                let head = format!(
-                    "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                headers.extend(extra);
+                let mut head = format!(
+                    "HTTP/1.1 {} {}\r\n",
                     status.as_u16(),
-                    status.canonical_reason().unwrap_or(""),
-                    body.len()
+                    status.canonical_reason().unwrap_or("")
+                )
+                .into_bytes();
+                headers.remove(http::header::CONTENT_LENGTH);
+                write_headers(&mut head, &headers);
+                head.extend_from_slice(
+                    format!(
+                        "content-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
                 );
-                if write_all(&socket, head.as_bytes(), timeout).await.is_ok() {
+                if write_all(&socket, &head, timeout).await.is_ok() {
                     let _ = write_all(&socket, &body, timeout).await;
                 }
                 close(socket).await;
                 return;
             }
         };
-        const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
-        if write_all(&socket, HEAD, timeout).await.is_err() {
+        const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n";
+        let mut head = Vec::with_capacity(HEAD.len() + 2);
+        head.extend_from_slice(HEAD);
+        write_headers(&mut head, &extra);
+        head.extend_from_slice(b"\r\n");
+        if write_all(&socket, &head, timeout).await.is_err() {
             return;
         }
         if hub.config().direct_write_gap.is_some() {
@@ -329,6 +458,17 @@ struct SocketWriter(Arc<TcpStream>);
 impl DirectWrite for SocketWriter {
     fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
         self.0.try_write(bytes)
+    }
+}
+
+/// Appends `name: value\r\n` for each header (names and values are valid
+/// header text: `HeaderMap` only holds those).
+fn write_headers(head: &mut Vec<u8>, headers: &http::HeaderMap) {
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
     }
 }
 

@@ -24,7 +24,8 @@
 //! ## Closing
 //!
 //! A connection closes when its client goes away (the stream is dropped), at
-//! its (jittered) max lifetime, when the overflow policy is
+//! its (jittered) max lifetime, when the credential it was opened with
+//! expires (after an `auth-expired` event), when the overflow policy is
 //! [`Overflow::Disconnect`](crate::Overflow::Disconnect) and its queue is full,
 //! when queued data is not taken within the write timeout, or during drain.
 
@@ -98,8 +99,10 @@ pub enum CloseReason {
     Overflow,
     /// Queued data was not taken within the write timeout.
     WriteTimeout,
-    /// Its max lifetime (or credential expiry) was reached.
+    /// Its max lifetime was reached.
     Lifetime,
+    /// The credential it was opened with expired (it got `auth-expired`).
+    AuthExpired,
     /// The hub drained.
     Drain,
 }
@@ -190,6 +193,45 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) counters: Counters,
     pub(crate) connected_at: SystemTime,
+    /// The secret the client proves control with (see [`ControlToken`]).
+    pub(crate) control_token: ControlToken,
+}
+
+/// A connection's control token: 128 random bits, given only to the
+/// connection's own client (in its `connected` event), so that it can pause,
+/// resume or change its topics without holding an admin credential.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ControlToken([u8; 16]);
+
+impl ControlToken {
+    fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// The token as the client sees it: 32 lowercase hex digits.
+    pub(crate) fn to_hex(&self) -> String {
+        use fmt::Write as _;
+        let mut text = String::with_capacity(32);
+        for byte in self.0 {
+            let _ = write!(text, "{byte:02x}");
+        }
+        text
+    }
+
+    /// Whether `presented` is this token's text. Constant time in the
+    /// position of the first difference.
+    pub(crate) fn matches(&self, presented: &[u8]) -> bool {
+        let expected = self.to_hex();
+        let expected = expected.as_bytes();
+        if presented.len() != expected.len() {
+            return false;
+        }
+        let diff = expected
+            .iter()
+            .zip(presented)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b));
+        std::hint::black_box(diff) == 0
+    }
 }
 
 impl fmt::Debug for Shared {
@@ -249,6 +291,7 @@ impl Shared {
             }),
             counters: Counters::default(),
             connected_at: SystemTime::now(),
+            control_token: ControlToken::random(),
         }
     }
 
@@ -371,6 +414,23 @@ impl Connection {
         &self.0.metadata
     }
 
+    /// Whether `presented` is this connection's control token, the secret
+    /// its client received in the `connected` event (`control_token`). A
+    /// server lets the holder pause, resume or change the topics of this
+    /// connection only. Compared in constant time.
+    pub fn control_token_matches(&self, presented: &[u8]) -> bool {
+        self.0.control_token.matches(presented)
+    }
+
+    /// The patterns it may subscribe to (`Connecting::allowed`), `None` when
+    /// any is allowed.
+    pub fn allowed(&self) -> Option<Vec<String>> {
+        self.0
+            .allowed
+            .as_ref()
+            .map(|list| list.iter().map(|p| p.as_str().to_owned()).collect())
+    }
+
     /// Whether it is paused.
     pub fn is_paused(&self) -> bool {
         self.0.state.lock().lanes.is_paused()
@@ -443,6 +503,22 @@ pub struct ConnectionStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_tokens_are_random_and_compared_exactly() {
+        let a = Shared::new(1, Metadata::default(), Vec::new(), None, 8);
+        let b = Shared::new(2, Metadata::default(), Vec::new(), None, 8);
+        let token = a.control_token.to_hex();
+        assert_eq!(token.len(), 32);
+        assert_ne!(token, b.control_token.to_hex());
+        let a = Connection(Arc::new(a));
+        assert!(a.control_token_matches(token.as_bytes()));
+        assert!(!a.control_token_matches(b.control_token.to_hex().as_bytes()));
+        assert!(!a.control_token_matches(&token.as_bytes()[..31]));
+        assert!(!a.control_token_matches(format!("{token}0").as_bytes()));
+        assert!(!a.control_token_matches(token.to_uppercase().as_bytes()));
+        assert!(!a.control_token_matches(b""));
+    }
 
     #[test]
     fn a_connection_is_quiet_while_its_average_gap_between_events_is_long() {

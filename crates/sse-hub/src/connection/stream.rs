@@ -51,15 +51,20 @@ struct Live {
     /// When event data (not a heartbeat) was last handed to the writer.
     last_event_write: Option<Instant>,
     lifetime_end: Option<Instant>,
+    /// When the credential the stream was opened with expires: the stream
+    /// then writes `auth-expired` and ends.
+    expires_at: Option<Instant>,
 }
 
 impl EventStream {
-    /// A registered connection's stream, starting with `preamble`.
+    /// A registered connection's stream, starting with `preamble`; it ends
+    /// at `lifetime_end`, or with `auth-expired` at `expires_at`.
     pub(crate) fn live(
         hub: Arc<HubInner>,
         shared: Arc<Shared>,
         preamble: Bytes,
         lifetime_end: Option<Instant>,
+        expires_at: Option<Instant>,
     ) -> Self {
         let now = Instant::now();
         let interval = throttle::flush_interval(hub.config.flush_interval, 0.0);
@@ -76,6 +81,7 @@ impl EventStream {
                 last_write: now,
                 last_event_write: None,
                 lifetime_end,
+                expires_at,
             }),
         }
     }
@@ -149,6 +155,15 @@ impl Live {
         if state.close.is_some() {
             return Step::End;
         }
+        if self.expires_at.is_some_and(|at| now >= at) {
+            // Nothing more goes out on an expired credential: the goodbye,
+            // then the end (the next step sees `close`).
+            state.close = Some(CloseReason::AuthExpired);
+            drop(state);
+            self.pending.clear();
+            self.hub.stats.auth_expired.fetch_add(1, Ordering::Relaxed);
+            return Step::Write(crate::control::auth_expired());
+        }
         let flush_due = state.force_flush
             || (!state.lanes.is_paused()
                 && state.lanes.has_held()
@@ -217,9 +232,15 @@ impl Live {
         } else {
             self.next_flush
         };
-        for at in [flush_at, self.lifetime_end, state.close_at, hold]
-            .into_iter()
-            .flatten()
+        for at in [
+            flush_at,
+            self.lifetime_end,
+            self.expires_at,
+            state.close_at,
+            hold,
+        ]
+        .into_iter()
+        .flatten()
         {
             deadline = deadline.min(at);
         }

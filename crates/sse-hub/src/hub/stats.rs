@@ -36,6 +36,7 @@ pub(crate) struct Counters {
     pub(crate) replay_hits: AtomicU64,
     pub(crate) replayed: AtomicU64,
     pub(crate) gaps: AtomicU64,
+    pub(crate) auth_expired: AtomicU64,
     by_type: Mutex<HashMap<String, u64>>,
     pub(crate) latency: LatencyHistogram,
 }
@@ -136,6 +137,9 @@ pub struct Stats {
     pub turned_away: u64,
     /// Subscribers rejected by `on_connect` or invalid input.
     pub rejected: u64,
+    /// Connections closed because their credential expired (after an
+    /// `auth-expired` event); not counted as max-lifetime closes.
+    pub auth_expired: u64,
     /// Replay figures.
     pub replay: ReplayStats,
     /// Per-connection detail, when asked for.
@@ -232,6 +236,7 @@ impl Hub {
             disconnects: load(&c.disconnects),
             turned_away: load(&c.turned_away),
             rejected: load(&c.rejected),
+            auth_expired: load(&c.auth_expired),
             replay: ReplayStats {
                 requests: load(&c.replay_requests),
                 hits: load(&c.replay_hits),

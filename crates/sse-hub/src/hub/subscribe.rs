@@ -82,13 +82,18 @@ impl Hub {
             shared
         };
         self.inner.stats.connects.fetch_add(1, Ordering::Relaxed);
-        let lifetime_end = self.lifetime_end(connecting.expires_at);
+        let now = Instant::now();
+        let lifetime_end = self.lifetime_end(now);
+        let expires_at = connecting
+            .expires_at
+            .map(|at| now + at.duration_since(SystemTime::now()).unwrap_or_default());
         // The stream exists from here on, so dropping this future unregisters.
         let mut stream = EventStream::live(
             self.inner.clone(),
             shared.clone(),
             Bytes::new(),
             lifetime_end,
+            expires_at,
         );
 
         let mut preamble = BytesMut::new();
@@ -103,6 +108,9 @@ impl Hub {
         struct Connected<'a> {
             connection_id: String,
             topics: &'a [String],
+            /// Proves control of this connection (pause, resume, topics):
+            /// sent on this stream only.
+            control_token: String,
         }
         let topic_names = crate::Connection(shared.clone()).topics();
         control::event(
@@ -111,6 +119,7 @@ impl Hub {
             &Connected {
                 connection_id: shared.id.to_string(),
                 topics: &topic_names,
+                control_token: shared.control_token.to_hex(),
             },
         );
         stream.set_preamble(preamble.freeze());
@@ -254,19 +263,14 @@ impl Hub {
         Ok(pattern)
     }
 
-    fn lifetime_end(&self, expires_at: Option<SystemTime>) -> Option<Instant> {
+    /// The jittered max-lifetime end (the credential's expiry is separate:
+    /// it ends the stream with `auth-expired`).
+    fn lifetime_end(&self, now: Instant) -> Option<Instant> {
         let config = &self.inner.config;
-        let now = Instant::now();
-        let by_lifetime = config.max_lifetime.map(|lifetime| {
+        config.max_lifetime.map(|lifetime| {
             let cut = rand::random::<f64>() * config.lifetime_jitter;
             now + lifetime.mul_f64(1.0 - cut)
-        });
-        let by_credential =
-            expires_at.map(|at| now + at.duration_since(SystemTime::now()).unwrap_or_default());
-        match (by_lifetime, by_credential) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        })
     }
 
     /// Appends replayed events (and `resync` on a gap) to the preamble and

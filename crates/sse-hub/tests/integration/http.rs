@@ -203,3 +203,174 @@ mod parking_lot_free {
         }
     }
 }
+
+/// Sends a raw GET and returns the response head (lower-cased header names)
+/// and whatever body arrived within a moment of it.
+async fn raw_get(
+    addr: SocketAddr,
+    target: &str,
+    host: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    use tokio::io::AsyncReadExt;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(end) = end {
+            let text = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let mut lines = text.split("\r\n");
+            let status = lines.next().unwrap()[9..12].parse().unwrap();
+            let headers = lines
+                .map(|line| {
+                    let (name, value) = line.split_once(':').unwrap();
+                    (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+                })
+                .collect();
+            // The body: what is already there plus a moment more.
+            let mut body = buf[end + 4..].to_vec();
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(200), socket.read(&mut chunk)).await
+            {
+                body.extend_from_slice(&chunk[..n]);
+            }
+            return (status, headers, String::from_utf8_lossy(&body).into_owned());
+        }
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut chunk))
+            .await
+            .expect("response head within 5 s")
+            .unwrap();
+        assert!(n > 0, "closed before the head");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A hub whose `on_connect` refuses by the `auth` query parameter, the way an
+/// auth policy would.
+fn refusing_hub() -> Hub {
+    Hub::new(Config::new().on_connect(|connecting| async move {
+        match connecting.query_param("auth").as_deref() {
+            Some("none") => Err(sse_hub::Rejection::Unauthorized("no credential".into())),
+            Some("bad") => Err(sse_hub::Rejection::InvalidToken("token rejected".into())),
+            Some("scope") => Err(sse_hub::Rejection::Forbidden("not granted".into())),
+            _ => Ok(connecting),
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn refused_subscribes_carry_the_bearer_challenge_on_both_paths() {
+    let hub = refusing_hub();
+    // The axum path.
+    let router_hub = hub.clone();
+    let app = Router::new().route(
+        "/events",
+        get(move |request: axum::extract::Request| {
+            let hub = router_hub.clone();
+            async move { sse_hub::axum::subscribe(&hub, request).await }
+        }),
+    );
+    let (axum_addr, _server) = serve(app, &hub).await;
+    // The fast path.
+    let listener = DeadlineListener::bind("127.0.0.1:0", hub.config())
+        .await
+        .unwrap();
+    let fast_addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    tokio::spawn(sse_hub::axum::serve_with_sse(
+        listener,
+        Router::new(),
+        hub.clone(),
+        "/events",
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    for addr in [axum_addr, fast_addr] {
+        for (auth, status, challenge, code) in [
+            ("none", 401, "Bearer", "unauthorized"),
+            (
+                "bad",
+                401,
+                "Bearer error=\"invalid_token\"",
+                "invalid_token",
+            ),
+            (
+                "scope",
+                403,
+                "Bearer error=\"insufficient_scope\"",
+                "forbidden",
+            ),
+        ] {
+            let (got, headers, body) =
+                raw_get(addr, &format!("/events?topic=t&auth={auth}"), "localhost").await;
+            assert_eq!(got, status, "{auth} at {addr}");
+            assert_eq!(
+                header(&headers, "www-authenticate"),
+                Some(challenge),
+                "{auth}"
+            );
+            assert_eq!(header(&headers, "content-type"), Some("application/json"));
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(json["error"]["code"], code, "{body}");
+        }
+        let (got, headers, _) = raw_get(addr, "/events?topic=a..b", "localhost").await;
+        assert_eq!(got, 400);
+        assert_eq!(header(&headers, "www-authenticate"), None);
+    }
+}
+
+#[tokio::test]
+async fn the_fast_path_route_sends_untaken_requests_to_the_router_and_adds_headers() {
+    let hub = Hub::new(Config::new()).unwrap();
+    let listener = DeadlineListener::bind("127.0.0.1:0", hub.config())
+        .await
+        .unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    let app = Router::new().route(
+        "/events",
+        get(|| async { (axum::http::StatusCode::FORBIDDEN, "refused by the router") }),
+    );
+    let route = sse_hub::axum::SseRoute::new("/events")
+        .take(|parts| parts.headers.get("host").is_some_and(|h| h == "good"))
+        .headers(|parts| {
+            let mut headers = http::HeaderMap::new();
+            if let Some(origin) = parts.headers.get("origin") {
+                headers.insert("access-control-allow-origin", origin.clone());
+            }
+            headers.insert("vary", http::HeaderValue::from_static("Origin"));
+            headers
+        });
+    tokio::spawn(sse_hub::axum::serve_with_sse_route(
+        listener,
+        app,
+        hub.clone(),
+        route,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    let (status, headers, body) = raw_get(addr, "/events?topic=t", "evil").await;
+    assert_eq!(status, 403);
+    assert_eq!(body, "refused by the router");
+    assert_eq!(header(&headers, "vary"), None, "the router's response");
+    let (status, headers, body) = raw_get(addr, "/events?topic=t", "good").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("text/event-stream"));
+    assert_eq!(header(&headers, "vary"), Some("Origin"));
+    assert!(body.contains("event: connected"), "{body}");
+    // Refusals on the fast path get the headers too.
+    let (status, headers, _) = raw_get(addr, "/events?topic=a..b", "good").await;
+    assert_eq!(status, 400);
+    assert_eq!(header(&headers, "vary"), Some("Origin"));
+}

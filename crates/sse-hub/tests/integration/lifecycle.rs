@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sse_hub::{Config, Connecting, Event, Overflow, Rejection, Scope, SubscribeError, TopicsError};
+use sse_hub::{
+    Config, Connecting, Event, Hub, Overflow, Rejection, Scope, SubscribeError, TopicsError,
+};
 use tokio::time::Instant;
 
 use crate::common::{events_of, hub, Client};
@@ -88,6 +90,72 @@ async fn max_lifetime_closes_with_jitter_below_the_limit() {
     ends.dedup();
     assert!(ends.len() > 1, "lifetimes are jittered: {ends:?}");
     assert_eq!(hub.connection_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_credential_ends_the_stream_with_auth_expired() {
+    let hub = hub(Config::new()
+        .max_lifetime(Some(Duration::from_secs(600)))
+        .heartbeat_interval(Duration::from_secs(3600)));
+    let start = Instant::now();
+    let expires_at = std::time::SystemTime::now() + Duration::from_secs(60);
+    let mut connecting = Connecting::new().with_topics(["t"]);
+    connecting.expires_at = Some(expires_at);
+    let mut client = Client::connect(&hub, connecting).await;
+    hub.publish(instant("before")).unwrap();
+    let before = client.next(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(before.data, "before");
+    let expired = client.next(Duration::from_secs(3600)).await.unwrap();
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(59) && elapsed <= Duration::from_secs(61),
+        "{elapsed:?}"
+    );
+    assert_eq!(expired.event, "auth-expired");
+    assert_eq!(expired.data, r#"{"reason":"token_expired"}"#);
+    assert_eq!(
+        expired.id, before.id,
+        "no `id:`: the last event id is unchanged"
+    );
+    assert!(
+        client.next(Duration::from_secs(3600)).await.is_none(),
+        "then the end"
+    );
+    assert_eq!(hub.connection_count(), 0);
+    // A max-lifetime close is not an auth expiry: no event, own counter.
+    let mut plain = Client::topics(&hub, &["t"]).await;
+    assert!(plain.next(Duration::from_secs(3600)).await.is_none());
+    let stats = hub.stats(false);
+    assert_eq!(stats.auth_expired, 1);
+    assert_eq!(stats.disconnects, 2);
+}
+
+#[tokio::test]
+async fn the_connected_event_carries_a_control_token_for_this_connection_only() {
+    let hub = hub(Config::new());
+    let read = |hub: Hub| async move {
+        let stream = hub
+            .subscribe(Connecting::new().with_topics(["t"]))
+            .await
+            .unwrap();
+        let mut events = events_of(stream);
+        let connected = events.next().await.unwrap();
+        let data: serde_json::Value = serde_json::from_str(&connected.data).unwrap();
+        (data, events)
+    };
+    let (a, _a) = read(hub.clone()).await;
+    let (b, _b) = read(hub.clone()).await;
+    let token_a = a["control_token"].as_str().unwrap().to_owned();
+    let token_b = b["control_token"].as_str().unwrap().to_owned();
+    assert_eq!(token_a.len(), 32, "128 bits, hex");
+    assert_ne!(token_a, token_b);
+    let id_a = sse_hub::ConnectionId::parse(a["connection_id"].as_str().unwrap()).unwrap();
+    let conn_a = hub.connection(id_a).unwrap();
+    assert!(conn_a.control_token_matches(token_a.as_bytes()));
+    assert!(!conn_a.control_token_matches(token_b.as_bytes()));
+    // Not in stats detail.
+    let stats = serde_json::to_string(&hub.stats(true)).unwrap();
+    assert!(!stats.contains(&token_a), "{stats}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -249,6 +317,20 @@ async fn groups_union_versus_intersect() {
     assert_eq!(a.data(wait).await, ["order-1"]);
     assert_eq!(b.data(wait).await, ["order-1"], "union: topic subscribers");
     assert_eq!(a_chat.data(wait).await, ["order-1"], "union: group members");
+    // Without an explicit scope the group narrows (intersect).
+    hub.publish(
+        Event::new("created")
+            .data("order-2")
+            .topic("orders")
+            .group("tenant_id", "a"),
+    )
+    .unwrap();
+    assert_eq!(a.data(wait).await, ["order-2"]);
+    assert!(b.data(wait).await.is_empty(), "default scope is intersect");
+    assert!(
+        a_chat.data(wait).await.is_empty(),
+        "default scope is intersect"
+    );
     hub.invalidate_for_tenant("a", "orders", "ord_1", "updated")
         .unwrap();
     assert_eq!(a.drain(wait).await.len(), 1);

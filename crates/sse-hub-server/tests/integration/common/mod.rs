@@ -78,19 +78,18 @@ impl Server {
             .or(Options::from_flags(BASE_ARGS).unwrap())
             .resolve()
             .unwrap();
-        let hub = app::build_hub(&settings, customize(settings.hub_config()))
+        let app = app::build(&settings, customize(settings.hub_config()))
             .await
             .unwrap();
+        let hub = app.hub.clone();
         let listener = DeadlineListener::bind("127.0.0.1:0", hub.config())
             .await
             .unwrap();
         let addr: SocketAddr = axum::serve::Listener::local_addr(&listener).unwrap();
         let (shutdown, signal) = oneshot::channel::<()>();
-        let router = app::router(hub.clone(), settings.api_options());
         let task = tokio::spawn(app::serve(
             listener,
-            router,
-            hub.clone(),
+            app,
             settings.drain_timeout,
             Duration::from_secs(1),
             async move {
@@ -105,6 +104,11 @@ impl Server {
             shutdown: Some(shutdown),
             task: Some(task),
         }
+    }
+
+    /// The server's address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -187,6 +191,8 @@ pub(crate) struct Sse {
     pub(crate) id: String,
     /// The topics of the `connected` event.
     pub(crate) topics: Vec<String>,
+    /// The `control_token` of the `connected` event.
+    pub(crate) control_token: String,
     events: Events,
 }
 
@@ -204,6 +210,7 @@ impl Sse {
         let mut sse = Self {
             id: String::new(),
             topics: Vec::new(),
+            control_token: String::new(),
             events: events_of(response),
         };
         let connected = sse.next().await;
@@ -212,6 +219,7 @@ impl Sse {
         let data: Value = serde_json::from_str(&connected.data).unwrap();
         sse.id = data["connection_id"].as_str().unwrap().to_owned();
         sse.topics = serde_json::from_value(data["topics"].clone()).unwrap();
+        sse.control_token = data["control_token"].as_str().unwrap().to_owned();
         sse
     }
 
@@ -270,4 +278,78 @@ pub(crate) async fn error_of(response: reqwest::Response, status: u16) -> (Strin
         body["error"]["code"].as_str().unwrap().to_owned(),
         body["error"]["message"].as_str().unwrap().to_owned(),
     )
+}
+
+/// A response read off a raw socket: status, headers (names lower case), body.
+#[derive(Debug)]
+pub(crate) struct Raw {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+}
+
+impl Raw {
+    /// A header's value.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `head` (request line and headers, without the blank line) and
+/// `body` on a fresh socket and reads the response head plus whatever body
+/// arrives within a moment (an SSE stream does not end).
+pub(crate) async fn raw(addr: SocketAddr, head: &str, body: &str) -> Raw {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = if body.is_empty() {
+        format!("{head}\r\nConnection: close\r\n\r\n")
+    } else {
+        format!(
+            "{head}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut chunk))
+            .await
+            .expect("response head in time")
+            .unwrap();
+        assert!(n > 0, "closed before the response head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let text = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = text.split("\r\n");
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|line| {
+            let (name, value) = line.split_once(':').unwrap();
+            (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+        })
+        .collect();
+    let mut body = buf[end + 4..].to_vec();
+    // Read until the server closes or goes quiet for a moment.
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(300), socket.read(&mut chunk)).await
+    {
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let body = String::from_utf8_lossy(&body).into_owned();
+    Raw {
+        status,
+        headers,
+        body,
+    }
 }
