@@ -23,18 +23,10 @@ pub const OVERLOADED: &str = "overloaded";
 /// gets a fresh credential and reconnects.
 pub const AUTH_EXPIRED: &str = "auth-expired";
 
-/// Event types a publisher may not use: the hub's own control events (and
-/// those the server writes, such as `auth-expired` when a credential
-/// expires). A published event of one of these types would look to a client
+/// Event types a publisher may not use: the hub's own control events. A published event of one of these types would look to a client
 /// exactly like the hub speaking, so [`Hub::publish`](crate::Hub::publish)
 /// refuses them. Matching is exact (EventSource listeners are case-sensitive).
-pub const RESERVED_TYPES: &[&str] = &[
-    CONNECTED,
-    RESYNC,
-    SERVER_SHUTDOWN,
-    OVERLOADED,
-    "auth-expired",
-];
+pub const RESERVED_TYPES: &[&str] = &[CONNECTED, RESYNC, SERVER_SHUTDOWN, OVERLOADED, AUTH_EXPIRED];
 
 /// Why a client must resynchronise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
