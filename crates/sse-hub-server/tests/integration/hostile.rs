@@ -50,9 +50,9 @@ async fn exchange(server: &Server, from: [u8; 4], request: &str) -> String {
     read_to_close(&mut socket).await
 }
 
-const HEALTH: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-const HEALTH_CLOSE: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-const SUBSCRIBE: &str = "GET /events?topic=t HTTP/1.1\r\nHost: x\r\n\r\n";
+const HEALTH: &str = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+const HEALTH_CLOSE: &str = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+const SUBSCRIBE: &str = "GET /events?topic=t HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
 #[tokio::test]
 async fn reserved_and_empty_types_and_hub_form_ids_are_refused() {
@@ -186,7 +186,7 @@ async fn sockets_per_ip_are_limited() {
 async fn events_then(server: &Server, extra: &str, after: &[u8]) -> String {
     let mut socket = connect_from(server, [127, 0, 0, 1]).await;
     let mut request =
-        format!("GET /events?topic=t HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes();
+        format!("GET /events?topic=t HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n").into_bytes();
     request.extend_from_slice(after);
     socket.write_all(&request).await.unwrap();
     read_to_close(&mut socket).await
@@ -195,7 +195,7 @@ async fn events_then(server: &Server, extra: &str, after: &[u8]) -> String {
 #[tokio::test]
 async fn no_smuggling_after_get_events_and_trailing_bytes_end_the_stream() {
     let server = Server::start(&[]).await;
-    let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let smuggled = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let cases = [
         ("", smuggled.to_owned()),
         ("Content-Length: 5\r\n", format!("hello{smuggled}")),
@@ -255,10 +255,10 @@ async fn a_client_streaming_bytes_after_get_events_is_cut_at_once() {
 async fn malformed_heads_get_400_and_huge_heads_431() {
     let server = Server::start(&[]).await;
     for bad in [
-        "GET /events?topic=t HTTP/1.1\r\nHost: x\r\nX-A: a\r\n folded\r\n\r\n",
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tfolded\r\n\r\n",
-        "GET  /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+        "GET /events?topic=t HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n folded\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n\tfolded\r\n\r\n",
+        "GET  /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /healthz HTTP/9.9\r\nHost: localhost\r\n\r\n",
         "G\0T /healthz HTTP/1.1\r\n\r\n",
     ] {
         let answer = exchange(&server, [127, 0, 0, 1], bad).await;
@@ -266,7 +266,7 @@ async fn malformed_heads_get_400_and_huge_heads_431() {
     }
     for path in ["/events?topic=t", "/healthz"] {
         let huge = format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
             "a".repeat(64 * 1024)
         );
         let answer = exchange(&server, [127, 0, 0, 1], &huge).await;
