@@ -35,6 +35,9 @@ pub struct ApiOptions {
     pub max_body_bytes: usize,
     /// Most events in one publish request.
     pub max_batch: usize,
+    /// How request bodies are read: size, deadline, minimum rate, linger
+    /// after a 413 (see [`sse_hub::axum::BodyLimits`]).
+    pub body: sse_hub::axum::BodyLimits,
 }
 
 /// What every handler gets.
@@ -216,6 +219,7 @@ impl Drop for FlushOnDrop {
 /// listed origins.
 fn router(hub: Hub, options: ApiOptions, auth: Arc<Auth>) -> Router {
     let max_body = options.max_body_bytes;
+    let body_guard = sse_hub::axum::BodyGuardLayer::new(options.body);
     let state = AppState {
         hub,
         api: Arc::new(options),
@@ -242,6 +246,7 @@ fn router(hub: Hub, options: ApiOptions, auth: Arc<Auth>) -> Router {
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(body_guard)
         .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
         .layer(middleware::from_fn_with_state(state.clone(), host::check))
         .with_state(state)

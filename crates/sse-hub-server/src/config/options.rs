@@ -242,6 +242,16 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_HEADER_TIMEOUT_MS", value_name = "MS")]
     pub header_timeout_ms: Option<u64>,
 
+    /// A request body must arrive whole within this, or the answer is 408, in
+    /// ms [default: 30000]
+    #[arg(long, env = "SSE_HUB_BODY_TIMEOUT_MS", value_name = "MS")]
+    pub body_timeout_ms: Option<u64>,
+
+    /// Slowest average rate a request body may arrive at after its first 2 s,
+    /// in bytes/s, or the answer is 408; 0 = none [default: 1024]
+    #[arg(long, env = "SSE_HUB_MIN_BODY_RATE", value_name = "BYTES_PER_S")]
+    pub min_body_rate: Option<u64>,
+
     /// On SIGTERM/SIGINT, connections are closed spread over this window, in seconds [default: 10]
     #[arg(long, env = "SSE_HUB_DRAIN_TIMEOUT_S", value_name = "S")]
     pub drain_timeout_s: Option<u64>,
@@ -458,6 +468,8 @@ impl Options {
             max_sockets_per_ip,
             socket_reserve,
             header_timeout_ms,
+            body_timeout_ms,
+            min_body_rate,
             drain_timeout_s,
             replay,
             replay_max_events,

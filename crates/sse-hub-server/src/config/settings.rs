@@ -116,6 +116,10 @@ pub struct Settings {
     pub socket_reserve: usize,
     /// Time allowed for a request head.
     pub header_timeout: Duration,
+    /// Time allowed for a request body.
+    pub body_timeout: Duration,
+    /// Slowest average body rate, bytes/s (0: none).
+    pub min_body_rate: u64,
     /// Drain window on shutdown.
     pub drain_timeout: Duration,
     /// Replay store.
@@ -157,6 +161,12 @@ impl Settings {
             auth: self.auth.clone(),
             max_body_bytes: self.max_body_bytes,
             max_batch: self.max_batch,
+            body: sse_hub::axum::BodyLimits {
+                max_bytes: self.max_body_bytes,
+                timeout: self.body_timeout,
+                min_rate: self.min_body_rate,
+                ..sse_hub::axum::BodyLimits::default()
+            },
         }
     }
 }
@@ -294,6 +304,8 @@ impl Options {
             max_sockets_per_ip: self.max_sockets_per_ip.filter(|n| *n > 0),
             socket_reserve: self.socket_reserve.unwrap_or(32),
             header_timeout: ms("header-timeout-ms", self.header_timeout_ms, 10_000)?,
+            body_timeout: ms("body-timeout-ms", self.body_timeout_ms, 30_000)?,
+            min_body_rate: self.min_body_rate.unwrap_or(1024),
             drain_timeout: secs("drain-timeout-s", self.drain_timeout_s, 10)?,
             replay,
             log,

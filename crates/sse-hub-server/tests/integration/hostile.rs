@@ -301,3 +301,76 @@ async fn idle_and_slow_heads_are_closed_at_the_header_timeout() {
         "closed too early: {took:?}"
     );
 }
+
+/// A `POST /publish` head announcing `length` bytes of JSON.
+fn publish_head(length: usize) -> String {
+    format!(
+        "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_body_that_never_comes_gets_408() {
+    let server = Server::start(&["--body-timeout-ms", "500"]).await;
+    let started = tokio::time::Instant::now();
+    let answer = exchange(&server, [127, 0, 0, 1], &publish_head(1000)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(450));
+}
+
+#[tokio::test]
+async fn a_trickled_body_gets_408_at_the_minimum_rate() {
+    // The whole-body deadline is far; the rate (after its 2 s grace) cuts it.
+    let server = Server::start(&["--body-timeout-ms", "60000", "--min-body-rate", "100"]).await;
+    let mut socket = connect_from(&server, [127, 0, 0, 1]).await;
+    socket
+        .write_all(publish_head(1000).as_bytes())
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        // One byte every 100 ms: 10 bytes/s.
+        let _ = socket.write_all(b" ").await;
+        match tokio::time::timeout(Duration::from_millis(100), socket.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still reading a trickle"
+        );
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_16_mib_body_gets_a_readable_413() {
+    let server = Server::start(&[]).await;
+    // Through a real HTTP client that sends the whole body before reading.
+    let body = format!(r#"{{"topics":["t"],"data":"{}"}}"#, "x".repeat(16 << 20));
+    let response = server
+        .client()
+        .post(server.url("/publish"))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("a response, not a connection reset");
+    let (code, message) = error_of(response, 413).await;
+    assert_eq!(code, "body_too_large");
+    assert!(message.contains("8192"), "{message}");
+    // And through a raw socket: the whole body first, then the answer.
+    let mut socket = connect_from(&server, [127, 0, 0, 1]).await;
+    socket
+        .write_all(publish_head(body.len()).as_bytes())
+        .await
+        .unwrap();
+    socket.write_all(body.as_bytes()).await.unwrap();
+    let answer = read_to_close(&mut socket).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}

@@ -48,6 +48,7 @@
 //! `{"error":{"code","message"}}` otherwise.
 
 mod admission;
+mod body;
 mod listener;
 pub(crate) mod serve;
 
@@ -62,6 +63,7 @@ pub use admission::{SocketCounters, SocketLimits, SocketStats};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
+pub use body::{BodyGuard, BodyGuardLayer, BodyLimits};
 use bytes::Bytes;
 use futures_core::Stream;
 use http::{header, HeaderValue, StatusCode};
