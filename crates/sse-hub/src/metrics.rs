@@ -154,6 +154,17 @@ impl Collector for HubCollector {
             "Connections closed.",
             stats.disconnects,
         )?;
+        let mut by_reason = encoder.encode_descriptor(
+            "sse_hub_disconnects_by_reason",
+            "Connections closed, by reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, value) in stats.disconnects_by_reason.pairs() {
+            by_reason
+                .encode_family(&[("reason", reason)])?
+                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        }
         counter(
             &mut encoder,
             "sse_hub_turned_away",

@@ -374,3 +374,79 @@ async fn a_16_mib_body_gets_a_readable_413() {
     let answer = read_to_close(&mut socket).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
+
+#[tokio::test]
+async fn every_disconnect_is_counted_under_its_reason() {
+    let server = Server::start(&[
+        "--write-timeout-ms",
+        "500",
+        "--overflow",
+        "drop",
+        "--max-body-bytes",
+        "1048576",
+    ])
+    .await;
+    // A client that stops reading, with a small receive buffer.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(addr(&server)).await.unwrap();
+    stalled.write_all(SUBSCRIBE.as_bytes()).await.unwrap();
+    // A client that sends bytes after its request, and one that leaves.
+    let mut chatty = connect_from(&server, [127, 0, 0, 1]).await;
+    chatty.write_all(SUBSCRIBE.as_bytes()).await.unwrap();
+    let leaving = server.subscribe(&["t"]).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.hub.connection_count() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "subscribers did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    chatty.write_all(b"more bytes").await.unwrap();
+    drop(leaving);
+    let event = json!({"topics": ["t"], "type": "fill", "data": "x".repeat(60_000)});
+    let batch = serde_json::Value::Array(vec![event; 10]);
+    let stats = loop {
+        // Keep publishing until the stalled client's socket is full and
+        // its write deadline passes.
+        server.publish(batch.clone()).await;
+        let stats = server.hub.stats(false);
+        let reasons = stats.disconnects_by_reason;
+        if reasons.write_timeout >= 1 && reasons.unexpected_input >= 1 && reasons.client_closed >= 1
+        {
+            break stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline + WAIT,
+            "reasons so far: {reasons:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        stats.dropped.write_timeouts, 1,
+        "the fast path counts write timeouts"
+    );
+    assert_eq!(stats.disconnects, 3);
+    let json: serde_json::Value =
+        crate::common::json_of(server.client().get(server.url("/stats"))).await;
+    assert_eq!(json["disconnects_by_reason"]["write_timeout"], 1, "{json}");
+    assert_eq!(
+        json["disconnects_by_reason"]["unexpected_input"], 1,
+        "{json}"
+    );
+    let metrics = server
+        .client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sse_hub_disconnects_by_reason_total{reason=\"write_timeout\"} 1"),
+        "{metrics}"
+    );
+    drop(stalled);
+}

@@ -43,7 +43,7 @@ use tower::ServiceExt;
 use super::{
     connecting_from, subscribe_error_response, DeadlineListener, DeadlineStream, PeerAddr,
 };
-use crate::connection::DirectWrite;
+use crate::connection::{CloseReason, DirectWrite};
 use crate::Hub;
 
 /// Largest request head read by the SSE fast path; larger ones go to hyper,
@@ -418,7 +418,14 @@ impl Connection {
             .await;
             match next {
                 Next::Chunk(Some(chunk)) => {
-                    if write_all(&socket, &chunk, timeout).await.is_err() {
+                    if let Err(err) = write_all(&socket, &chunk, timeout).await {
+                        if err.kind() == io::ErrorKind::TimedOut {
+                            hub.inner
+                                .stats
+                                .write_timeouts
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            stream.ended_by(CloseReason::WriteTimeout);
+                        }
                         return;
                     }
                 }
@@ -434,6 +441,7 @@ impl Connection {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {
                         tracing::debug!("bytes after an event-stream request; closing");
+                        stream.ended_by(CloseReason::UnexpectedInput);
                         return;
                     }
                 },

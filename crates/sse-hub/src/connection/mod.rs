@@ -105,6 +105,40 @@ pub enum CloseReason {
     AuthExpired,
     /// The hub drained.
     Drain,
+    /// The client went away (end of stream, reset, a failed write), or the
+    /// transport dropped the stream without saying why.
+    ClientClosed,
+    /// The client sent bytes after its subscribe request (a body, a
+    /// pipelined request), which the SSE fast path does not read.
+    UnexpectedInput,
+}
+
+impl CloseReason {
+    /// Every reason, in the order of [`Disconnects`](crate::hub::Disconnects).
+    pub(crate) const ALL: [CloseReason; 6] = [
+        CloseReason::ClientClosed,
+        CloseReason::WriteTimeout,
+        CloseReason::Overflow,
+        CloseReason::Lifetime,
+        CloseReason::Drain,
+        CloseReason::UnexpectedInput,
+    ];
+
+    /// The label used in stats and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::WriteTimeout => "write_timeout",
+            CloseReason::Overflow => "overflow",
+            CloseReason::Lifetime => "lifetime",
+            CloseReason::Drain => "drain",
+            CloseReason::UnexpectedInput => "unexpected_input",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
 }
 
 /// A connection's counters.

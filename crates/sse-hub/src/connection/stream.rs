@@ -116,6 +116,15 @@ impl EventStream {
         }
     }
 
+    /// Records why the transport is about to drop this stream (counted under
+    /// that reason in [`Stats::disconnects_by_reason`](crate::Stats)), unless
+    /// the hub already closed it for a reason of its own.
+    pub(crate) fn ended_by(&self, reason: super::CloseReason) {
+        if let Some(live) = &self.live {
+            live.shared.state.lock().close.get_or_insert(reason);
+        }
+    }
+
     /// The id of the connection, unless this stream turns a subscriber away.
     pub fn connection_id(&self) -> Option<crate::ConnectionId> {
         self.live.as_ref().map(|live| live.shared.id)

@@ -25,10 +25,10 @@ use tokio::time::Instant;
 
 pub use drain::ShutdownReport;
 pub use errors::{PublishError, SubscribeError, TopicsError, UnknownConnection};
-pub use stats::{Dropped, LatencyHistogram, ReplayStats, Stats, LATENCY_BUCKETS_US};
+pub use stats::{Disconnects, Dropped, LatencyHistogram, ReplayStats, Stats, LATENCY_BUCKETS_US};
 
 use crate::config::{call_hook, Config, ConfigError};
-use crate::connection::{Connection, ConnectionId, Shared, SharedFrame};
+use crate::connection::{CloseReason, Connection, ConnectionId, Shared, SharedFrame};
 use registry::Registry;
 
 /// The broker. Clone it freely: every clone is the same hub.
@@ -189,10 +189,15 @@ impl HubInner {
         if !removed {
             return;
         }
-        if shared.state.lock().lanes.is_paused() {
-            self.paused.fetch_sub(1, Ordering::Relaxed);
-        }
+        let reason = {
+            let state = shared.state.lock();
+            if state.lanes.is_paused() {
+                self.paused.fetch_sub(1, Ordering::Relaxed);
+            }
+            state.close.unwrap_or(CloseReason::ClientClosed)
+        };
         self.stats.disconnects.fetch_add(1, Ordering::Relaxed);
+        self.stats.disconnects_by_reason[reason.index()].fetch_add(1, Ordering::Relaxed);
         call_hook(
             self.config.on_disconnect.as_ref(),
             "on_disconnect",

@@ -30,6 +30,8 @@ pub(crate) struct Counters {
     pub(crate) write_timeouts: AtomicU64,
     pub(crate) connects: AtomicU64,
     pub(crate) disconnects: AtomicU64,
+    /// Disconnects by reason, indexed by `CloseReason::index`.
+    pub(crate) disconnects_by_reason: [AtomicU64; 6],
     pub(crate) turned_away: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) replay_requests: AtomicU64,
@@ -133,6 +135,8 @@ pub struct Stats {
     pub connects: u64,
     /// Connections closed since start.
     pub disconnects: u64,
+    /// Of those, how many for each reason.
+    pub disconnects_by_reason: Disconnects,
     /// Subscribers turned away (draining or at the cap).
     pub turned_away: u64,
     /// Subscribers rejected by `on_connect` or invalid input.
@@ -145,6 +149,39 @@ pub struct Stats {
     /// Per-connection detail, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_details: Option<Vec<ConnectionStats>>,
+}
+
+/// Connections closed, by reason (see [`CloseReason`](crate::CloseReason)).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[non_exhaustive]
+pub struct Disconnects {
+    /// The client went away (or the transport dropped the stream).
+    pub client_closed: u64,
+    /// The client did not take data within the write timeout.
+    pub write_timeout: u64,
+    /// The queue was full under `Overflow::Disconnect`.
+    pub overflow: u64,
+    /// Max lifetime or credential expiry.
+    pub lifetime: u64,
+    /// The hub drained.
+    pub drain: u64,
+    /// The client sent bytes after its subscribe request.
+    pub unexpected_input: u64,
+}
+
+impl Disconnects {
+    /// `(reason label, count)` pairs, for metrics.
+    pub fn pairs(&self) -> [(&'static str, u64); 6] {
+        use crate::CloseReason as R;
+        [
+            (R::ClientClosed.as_str(), self.client_closed),
+            (R::WriteTimeout.as_str(), self.write_timeout),
+            (R::Overflow.as_str(), self.overflow),
+            (R::Lifetime.as_str(), self.lifetime),
+            (R::Drain.as_str(), self.drain),
+            (R::UnexpectedInput.as_str(), self.unexpected_input),
+        ]
+    }
 }
 
 /// Drops by reason.
@@ -234,6 +271,18 @@ impl Hub {
             queue_saturation_max: saturation_max,
             connects: load(&c.connects),
             disconnects: load(&c.disconnects),
+            disconnects_by_reason: {
+                let by =
+                    |reason: crate::CloseReason| load(&c.disconnects_by_reason[reason.index()]);
+                Disconnects {
+                    client_closed: by(crate::CloseReason::ClientClosed),
+                    write_timeout: by(crate::CloseReason::WriteTimeout),
+                    overflow: by(crate::CloseReason::Overflow),
+                    lifetime: by(crate::CloseReason::Lifetime),
+                    drain: by(crate::CloseReason::Drain),
+                    unexpected_input: by(crate::CloseReason::UnexpectedInput),
+                }
+            },
             turned_away: load(&c.turned_away),
             rejected: load(&c.rejected),
             auth_expired: load(&c.auth_expired),
