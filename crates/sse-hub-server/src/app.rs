@@ -246,9 +246,11 @@ fn router(hub: Hub, options: ApiOptions, auth: Arc<Auth>) -> Router {
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(body_guard)
         .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
         .layer(middleware::from_fn_with_state(state.clone(), host::check))
+        // Outermost: every refusal, a foreign Host's 403 included, is read
+        // by the client instead of reset by an unread body.
+        .layer(body_guard)
         .with_state(state)
 }
 

@@ -305,7 +305,7 @@ async fn idle_and_slow_heads_are_closed_at_the_header_timeout() {
 /// A `POST /publish` head announcing `length` bytes of JSON.
 fn publish_head(length: usize) -> String {
     format!(
-        "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        "POST /publish HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
     )
 }
 
@@ -373,6 +373,13 @@ async fn a_16_mib_body_gets_a_readable_413() {
     socket.write_all(body.as_bytes()).await.unwrap();
     let answer = read_to_close(&mut socket).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // A refusal before the body is looked at (a foreign Host) is read too.
+    let mut socket = connect_from(&server, [127, 0, 0, 1]).await;
+    let head = publish_head(body.len()).replace("Host: localhost", "Host: evil.example");
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(body.as_bytes()).await.unwrap();
+    let answer = read_to_close(&mut socket).await;
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
 }
 
 #[tokio::test]

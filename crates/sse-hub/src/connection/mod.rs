@@ -115,11 +115,12 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in the order of [`Disconnects`](crate::hub::Disconnects).
-    pub(crate) const ALL: [CloseReason; 6] = [
+    pub(crate) const ALL: [CloseReason; 7] = [
         CloseReason::ClientClosed,
         CloseReason::WriteTimeout,
         CloseReason::Overflow,
         CloseReason::Lifetime,
+        CloseReason::AuthExpired,
         CloseReason::Drain,
         CloseReason::UnexpectedInput,
     ];
@@ -131,6 +132,7 @@ impl CloseReason {
             CloseReason::WriteTimeout => "write_timeout",
             CloseReason::Overflow => "overflow",
             CloseReason::Lifetime => "lifetime",
+            CloseReason::AuthExpired => "auth_expired",
             CloseReason::Drain => "drain",
             CloseReason::UnexpectedInput => "unexpected_input",
         }

@@ -31,7 +31,7 @@ pub(crate) struct Counters {
     pub(crate) connects: AtomicU64,
     pub(crate) disconnects: AtomicU64,
     /// Disconnects by reason, indexed by `CloseReason::index`.
-    pub(crate) disconnects_by_reason: [AtomicU64; 6],
+    pub(crate) disconnects_by_reason: [AtomicU64; 7],
     pub(crate) turned_away: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) replay_requests: AtomicU64,
@@ -161,8 +161,10 @@ pub struct Disconnects {
     pub write_timeout: u64,
     /// The queue was full under `Overflow::Disconnect`.
     pub overflow: u64,
-    /// Max lifetime or credential expiry.
+    /// Max lifetime.
     pub lifetime: u64,
+    /// The credential expired (the client got `auth-expired`).
+    pub auth_expired: u64,
     /// The hub drained.
     pub drain: u64,
     /// The client sent bytes after its subscribe request.
@@ -171,13 +173,14 @@ pub struct Disconnects {
 
 impl Disconnects {
     /// `(reason label, count)` pairs, for metrics.
-    pub fn pairs(&self) -> [(&'static str, u64); 6] {
+    pub fn pairs(&self) -> [(&'static str, u64); 7] {
         use crate::CloseReason as R;
         [
             (R::ClientClosed.as_str(), self.client_closed),
             (R::WriteTimeout.as_str(), self.write_timeout),
             (R::Overflow.as_str(), self.overflow),
             (R::Lifetime.as_str(), self.lifetime),
+            (R::AuthExpired.as_str(), self.auth_expired),
             (R::Drain.as_str(), self.drain),
             (R::UnexpectedInput.as_str(), self.unexpected_input),
         ]
@@ -279,6 +282,7 @@ impl Hub {
                     write_timeout: by(crate::CloseReason::WriteTimeout),
                     overflow: by(crate::CloseReason::Overflow),
                     lifetime: by(crate::CloseReason::Lifetime),
+                    auth_expired: by(crate::CloseReason::AuthExpired),
                     drain: by(crate::CloseReason::Drain),
                     unexpected_input: by(crate::CloseReason::UnexpectedInput),
                 }
