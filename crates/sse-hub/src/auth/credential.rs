@@ -231,4 +231,26 @@ mod tests {
         let debug = format!("{:?}", Credential::Bearer("secret-jwt".into()));
         assert!(!debug.contains("secret-jwt"));
     }
+
+    proptest::proptest! {
+        /// Any bearer token of RFC 6750 characters comes back unchanged, and
+        /// no header bytes make the parser panic.
+        #[test]
+        fn bearer_round_trips_and_nothing_panics(
+            token in "[A-Za-z0-9._~+/=-]{1,200}",
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let header = format!("Bearer {token}");
+            proptest::prop_assert_eq!(
+                found("/", &[("authorization", header.as_str())]).unwrap(),
+                Some(Credential::Bearer(token))
+            );
+            if let Ok(value) = http::HeaderValue::from_bytes(&noise) {
+                let mut parts = parts("/", &[]);
+                parts.headers.insert(http::header::AUTHORIZATION, value.clone());
+                parts.headers.insert(http::header::COOKIE, value);
+                let _ = credential(&parts, DEFAULT_COOKIE);
+            }
+        }
+    }
 }
