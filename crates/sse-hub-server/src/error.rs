@@ -157,7 +157,7 @@ impl Error {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        ApiError::new(status, code, self.to_string())
+        ApiError::new(status, code, bounded(&self.to_string()))
     }
 
     /// The `WWW-Authenticate` challenge of an auth error.
@@ -171,6 +171,53 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// Longest error message sent, in bytes.
+pub(crate) const MAX_MESSAGE: usize = 1024;
+/// Longest quoted piece of input kept in a message, in bytes.
+const MAX_QUOTED: usize = 64;
+
+/// `message` with every quoted piece of input (serde quotes the values it
+/// refuses) cut to [`MAX_QUOTED`] bytes and the whole to [`MAX_MESSAGE`],
+/// each cut marked with an ellipsis: an error never echoes a large input.
+pub(crate) fn bounded(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE + 8));
+    // The open quote (`"` or a backtick) and the bytes kept inside it.
+    let mut quoted: Option<(char, usize)> = None;
+    for c in message.chars() {
+        match quoted {
+            None => {
+                if c == '"' || c == '`' {
+                    quoted = Some((c, 0));
+                }
+                out.push(c);
+            }
+            Some((open, _)) if c == open => {
+                quoted = None;
+                out.push(c);
+            }
+            Some((open, len)) => {
+                let next = len + c.len_utf8();
+                if next <= MAX_QUOTED {
+                    out.push(c);
+                } else if len <= MAX_QUOTED {
+                    out.push('…');
+                }
+                quoted = Some((open, next));
+            }
+        }
+        if out.len() >= MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push('…');
+            break;
+        }
+    }
+    out
 }
 
 impl From<TopicsError> for Error {
@@ -195,6 +242,23 @@ impl IntoResponse for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_bounded() {
+        let long = "z".repeat(5000);
+        let message = bounded(&format!(
+            "field `type`: unknown variant `{long}`, expected one of `a`"
+        ));
+        assert!(
+            message.starts_with("field `type`: unknown variant `zzz"),
+            "{message}"
+        );
+        assert!(message.contains("…`, expected one of `a`"), "{message}");
+        assert!(message.len() < 200, "{message}");
+        let message = bounded(&"w".repeat(5000));
+        assert!(message.len() <= MAX_MESSAGE + 3 && message.ends_with('…'));
+        assert_eq!(bounded("short \"é\" `x`"), "short \"é\" `x`");
+    }
 
     #[test]
     fn publish_errors_name_field_and_index() {

@@ -119,7 +119,7 @@ impl Config {
             max_topics_per_connection: 64,
             max_topics_per_event: 16,
             max_pattern_len: 256,
-            max_event_bytes: 64 * 1024,
+            max_event_bytes: 256 * 1024,
             max_metadata_pairs: 32,
             max_metadata_bytes: 4 * 1024,
             max_id_len: 256,
@@ -287,7 +287,8 @@ impl Config {
         self
     }
 
-    /// Bytes of an encoded event. Default: 64 KiB.
+    /// Bytes of an encoded event (the `event:`, `id:` and `data:` lines).
+    /// Default: 256 KiB, comfortably above a 64 KiB payload.
     #[must_use]
     pub fn max_event_bytes(mut self, max: usize) -> Self {
         self.max_event_bytes = max;

@@ -60,9 +60,20 @@ impl Publisher {
 enum Presented<'a> {
     None,
     Bearer(&'a str),
+    /// More than one `Authorization` header: refused, never first-wins (a
+    /// proxy and the client could each think theirs is the one used).
+    Ambiguous,
 }
 
 fn presented(headers: &HeaderMap) -> Presented<'_> {
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Presented::Ambiguous;
+    }
     match headers
         .get(header::AUTHORIZATION)
         .and_then(|value| bearer(value.as_bytes()))
@@ -161,7 +172,7 @@ impl Auth {
             {
                 Error::Forbidden
             }
-            Presented::Bearer(_) => Error::InvalidToken,
+            Presented::Bearer(_) | Presented::Ambiguous => Error::InvalidToken,
         }
     }
 

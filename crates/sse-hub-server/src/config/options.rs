@@ -209,7 +209,7 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_MAX_TOPICS_PER_EVENT", value_name = "N")]
     pub max_topics_per_event: Option<usize>,
 
-    /// Bytes of one encoded event [default: 65536]
+    /// Bytes of one encoded event (comfortably above a 64 KiB payload) [default: 262144]
     #[arg(long, env = "SSE_HUB_MAX_EVENT_BYTES", value_name = "BYTES")]
     pub max_event_bytes: Option<usize>,
 

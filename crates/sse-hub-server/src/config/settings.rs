@@ -294,7 +294,7 @@ impl Options {
                 64,
             )?,
             max_topics_per_event: count("max-topics-per-event", self.max_topics_per_event, 16)?,
-            max_event_bytes: count("max-event-bytes", self.max_event_bytes, 64 * 1024)?,
+            max_event_bytes: count("max-event-bytes", self.max_event_bytes, 256 * 1024)?,
             max_body_bytes: count("max-body-bytes", self.max_body_bytes, 1024 * 1024)?,
             max_batch: count("max-batch", self.max_batch, 1000)?,
             max_sockets: match self.max_sockets {

@@ -35,7 +35,81 @@ pub(crate) async fn json_body(
                 Error::BodyUnreadable
             }
         })?;
+    let mut check = serde_json::Deserializer::from_slice(&bytes);
+    serde::Deserialize::deserialize(&mut check)
+        .and_then(|NoDuplicateKeys| check.end())
+        .map_err(|err| Error::InvalidJson(err.to_string()))?;
     serde_json::from_slice(&bytes).map_err(|err| Error::InvalidJson(err.to_string()))
+}
+
+/// Walks a JSON document and fails on the first object with a key twice:
+/// `serde_json::Value` keeps the last silently, so `{"type":"a","type":"b"}`
+/// would mean one thing to us and maybe another to a proxy or a log reader.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoDuplicateKeysVisitor)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if keys.contains(&key) {
+                let mut end = key.len().min(64);
+                while !key.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let cut = if end < key.len() { "…" } else { "" };
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key `{}{cut}`",
+                    &key[..end]
+                )));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+            keys.insert(key);
+        }
+        Ok(NoDuplicateKeys)
+    }
 }
 
 /// `application/json` or `application/<something>+json`, any parameters.

@@ -16,8 +16,9 @@
 //! (400). A publisher whose token is bound to a tenant publishes for that
 //! tenant only: filled in when absent, another one is 403.
 //!
-//! `data` that is a JSON string is sent verbatim; any other JSON value is sent
-//! JSON-encoded; absent or `null` sends an empty data line. All events of a
+//! `data` that is a JSON string is sent verbatim; any other JSON value,
+//! `null` included, is sent as its JSON text; absent sends an empty data
+//! line. A body with a duplicate key anywhere is refused (400 `invalid_json`). All events of a
 //! request are validated before any is published: a rejected request
 //! publishes nothing. Answers 202 `{"ids": [...]}`.
 
@@ -42,6 +43,9 @@ struct PublishRequest {
     topics: Vec<String>,
     #[serde(rename = "type")]
     event_type: Option<String>,
+    /// `None` when absent; `"data": null` is `Some(Value::Null)`, sent as
+    /// the JSON text `null` like any other non-string value.
+    #[serde(default, deserialize_with = "present")]
     data: Option<Value>,
     id: Option<String>,
     #[serde(default)]
@@ -53,6 +57,11 @@ struct PublishRequest {
     #[serde(default)]
     scope: Scope,
     tenant: Option<String>,
+}
+
+/// A field that is present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// The metadata key tenants are matched on (what the JWT's `tenant` sets).

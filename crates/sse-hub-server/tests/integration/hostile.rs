@@ -457,3 +457,92 @@ async fn every_disconnect_is_counted_under_its_reason() {
     );
     drop(stalled);
 }
+
+#[tokio::test]
+async fn error_bodies_are_bounded_and_name_the_field() {
+    let server = Server::start(&["--max-body-bytes", "4194304"]).await;
+    let huge = "y".repeat(1 << 20);
+    for (body, field) in [
+        (json!({"topics": huge.clone()}), "`topics`"),
+        (
+            json!({"topics": ["t"], "priority": huge.clone()}),
+            "`priority`",
+        ),
+        (json!({"topics": ["t"], "type": huge.clone()}), "`type`"),
+        (json!({"topics": ["t"], "id": huge.clone()}), "`id`"),
+        (json!({"topics": [huge.clone()]}), "`topics`"),
+    ] {
+        let response = server.publish_raw(&body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(status == 400 || status == 413, "{status}");
+        assert!(text.len() <= 2048, "{} bytes: {}", text.len(), &text[..200]);
+        assert!(text.contains(field), "{text}");
+        assert!(!text.contains(&"y".repeat(100)), "input echoed: {text}");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_keys_null_data_and_two_authorization_headers() {
+    let server = Server::start(&["--publish-token", "a-long-enough-token"]).await;
+    let mut sse = server.subscribe(&["t"]).await;
+    let send = |body: &'static str| {
+        server
+            .client()
+            .post(server.url("/publish"))
+            .bearer_auth("a-long-enough-token")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for body in [
+        r#"{"topics": ["t"], "type": "a", "type": "connected"}"#,
+        r#"[{"topics": ["t"], "data": {"k": 1, "k": 2}}]"#,
+    ] {
+        let (code, message) = error_of(send(body).await.unwrap(), 400).await;
+        assert_eq!(code, "invalid_json");
+        assert!(message.contains("duplicate key"), "{message}");
+    }
+    let response = send(r#"{"topics": ["t"], "type": "n", "data": null}"#)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(sse.next_pair().await, ("n".into(), "null".into()));
+    let response = send(r#"{"topics": ["t"], "type": "n"}"#).await.unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(sse.next_pair().await, ("n".into(), String::new()));
+
+    // The right token and a wrong one, in either order: refused.
+    for (first, second) in [
+        ("a-long-enough-token", "wrong"),
+        ("wrong", "a-long-enough-token"),
+    ] {
+        let response = server
+            .client()
+            .post(server.url("/publish"))
+            .header("authorization", format!("Bearer {first}"))
+            .header("authorization", format!("Bearer {second}"))
+            .json(&json!({"topics": ["t"], "data": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn defaults_hold_a_64_kib_payload_and_the_demo_page_cannot_be_framed() {
+    let server = Server::start(&["--max-body-bytes", "1048576"]).await;
+    let mut sse = server.subscribe(&["t"]).await;
+    let payload = "p".repeat(64 * 1024);
+    server
+        .publish(json!({"topics": ["t"], "type": "big", "data": payload}))
+        .await;
+    let (event_type, data) = sse.next_pair().await;
+    assert_eq!((event_type.as_str(), data.len()), ("big", 64 * 1024));
+
+    let page = server.client().get(server.url("/")).send().await.unwrap();
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+}
