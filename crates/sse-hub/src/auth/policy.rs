@@ -435,4 +435,53 @@ mod tests {
         assert!(hub.update_topics(id, &["secret.x".into()], &[]).is_err());
         assert!(hub.update_topics(id, &["public.news".into()], &[]).is_ok());
     }
+
+    fn pattern() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![Just("a"), Just("b"), Just("*"), Just(">")],
+            1..4,
+        )
+        .prop_map(|tokens| tokens.join("."))
+        .prop_filter("valid pattern", |p| Pattern::new(p).is_ok())
+    }
+
+    proptest::proptest! {
+        /// Against a brute-force reference: a bearer subscribe succeeds iff
+        /// every requested topic is covered by a grant or an anonymous
+        /// pattern, and then every topic is covered by `allowed`.
+        #[test]
+        fn authorize_matches_the_coverage_rule(
+            grants in proptest::collection::vec(pattern(), 0..4),
+            anonymous in proptest::collection::vec(pattern(), 0..3),
+            requested in proptest::collection::vec(pattern(), 1..4),
+        ) {
+            use futures_util::FutureExt;
+            let verifier = JwtVerifier::builder().hmac_secret(SECRET).build().now_or_never().unwrap().unwrap();
+            let anonymous: Vec<Pattern> = anonymous.iter().map(|p| Pattern::new(p).unwrap()).collect();
+            let policy = SubscribePolicy::new().verifier(verifier).anonymous(anonymous.clone());
+            let jwt = sign(Algorithm::HS256, None, &claims(json!({"subscribe": grants})));
+            let auth = bearer(&jwt);
+            let connecting = request("/events", &[("authorization", &auth)]).with_topics(requested.clone());
+            let result = policy.authorize(connecting).now_or_never().unwrap();
+            let mut all: Vec<Pattern> = grants.iter().map(|p| Pattern::new(p).unwrap()).collect();
+            all.extend(anonymous);
+            let expected = requested.iter().all(|t| {
+                let t = Pattern::new(t).unwrap();
+                all.iter().any(|a| a.covers(&t))
+            });
+            match result {
+                Ok(ok) => {
+                    proptest::prop_assert!(expected);
+                    let allowed: Vec<Pattern> = ok.allowed.unwrap().iter().map(|p| Pattern::new(p).unwrap()).collect();
+                    for topic in &ok.topics {
+                        let topic = Pattern::new(topic).unwrap();
+                        proptest::prop_assert!(allowed.iter().any(|a| a.covers(&topic)));
+                    }
+                }
+                Err(Rejection::Forbidden(_)) => proptest::prop_assert!(!expected),
+                Err(other) => proptest::prop_assert!(false, "unexpected {:?}", other),
+            }
+        }
+    }
 }

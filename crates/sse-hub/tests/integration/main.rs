@@ -7,6 +7,8 @@
     unreachable_pub
 )]
 
+#[cfg(feature = "jwt")]
+mod auth;
 mod common;
 mod direct;
 mod drain;
