@@ -1,6 +1,6 @@
 //! Building and serving the application: the hub, the router, the drain.
 //!
-//! Tests call these too: [`build_hub`] then [`router`] then [`serve`] is
+//! Tests call these too: [`build`] then [`serve`] is
 //! exactly what the binary does, minus flags and signals.
 
 use std::future::Future;
@@ -68,15 +68,19 @@ pub struct App {
 ///
 /// # Errors
 ///
-/// See [`build_hub`].
+/// An invalid configuration, a replay store, JWT key or ticket store that
+/// cannot be set up (Redis unreachable: the message names the URL without
+/// credentials; a key file unreadable).
 pub async fn build(settings: &Settings, config: sse_hub::Config) -> anyhow::Result<App> {
-    let auth = Arc::new(Auth::new(settings.auth.clone()));
+    // The replay store first: its errors are the likelier ones to report.
+    let config = with_replayer(settings, config).await?;
+    let auth = Arc::new(Auth::build(settings.auth.clone()).await?);
     let policy = auth.clone();
     let config = config.on_connect_first(move |connecting| {
         let policy = policy.clone();
         async move { policy.on_connect(connecting).await }
     });
-    let hub = build_hub(settings, config).await?;
+    let hub = Hub::new(config).context("invalid hub configuration")?;
     let options = settings.api_options();
     let sse = sse_route(&auth);
     let router = router(hub.clone(), options, auth);
@@ -96,7 +100,7 @@ fn sse_route(auth: &Arc<Auth>) -> SseRoute {
 /// The subscribe route.
 const EVENTS_PATH: &str = "/events";
 
-/// The hub for `settings`, from `config` plus the configured replay store.
+/// `config` with the configured replay store.
 ///
 /// With `--replay redis` it connects to Redis first. When the hub is dropped
 /// (after [`serve`] returned: the drain is over), the Redis store waits up to
@@ -107,7 +111,10 @@ const EVENTS_PATH: &str = "/events";
 ///
 /// An invalid configuration, or a replay store that cannot be set up (Redis
 /// unreachable: the message names the URL without credentials).
-async fn build_hub(settings: &Settings, config: sse_hub::Config) -> anyhow::Result<Hub> {
+async fn with_replayer(
+    settings: &Settings,
+    config: sse_hub::Config,
+) -> anyhow::Result<sse_hub::Config> {
     let config = match &settings.replay {
         Replay::None => config,
         Replay::Memory {
@@ -138,7 +145,7 @@ async fn build_hub(settings: &Settings, config: sse_hub::Config) -> anyhow::Resu
             config.replayer(Arc::new(FlushOnDrop(store)))
         }
     };
-    Hub::new(config).context("invalid hub configuration")
+    Ok(config)
 }
 
 /// Longest wait for the Redis replay store's pending writes on shutdown.
@@ -234,6 +241,7 @@ fn router(hub: Hub, options: ApiOptions, auth: Arc<Auth>) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/publish", post(routes::publish::publish))
+        .route("/tickets", post(routes::tickets::issue))
         .route("/connections/{id}/pause", post(routes::connections::pause))
         .route(
             "/connections/{id}/resume",

@@ -53,6 +53,21 @@ pub(crate) fn headers(settings: &AuthSettings, request: &HeaderMap) -> HeaderMap
     out
 }
 
+/// Whether the request's `Origin` is this server's own (same host and port
+/// as `Host`) or listed: required on cookie-authenticated POSTs, which a
+/// browser sends on behalf of any page otherwise.
+pub(crate) fn trusted_origin(settings: &AuthSettings, request: &HeaderMap) -> bool {
+    if listed(settings, request).is_some() {
+        return true;
+    }
+    let origin = request.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = request.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin.and_then(|o| o.split_once("://")), host) {
+        (Some((_, authority)), Some(host)) => authority.eq_ignore_ascii_case(host),
+        _ => false,
+    }
+}
+
 /// Paths that accept cross-origin preflights.
 fn preflighted(path: &str) -> bool {
     matches!(path, "/publish" | "/tickets" | "/events") || path.starts_with("/connections/")

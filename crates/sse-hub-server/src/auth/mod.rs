@@ -15,24 +15,34 @@ pub(crate) mod cors;
 pub(crate) mod host;
 
 use std::fmt;
+use std::sync::Arc;
 
+use anyhow::Context as _;
 use axum::http::{header, HeaderMap};
+use sse_hub::auth::{
+    Claims, JwtVerifier, MemoryTicketStore, RedisTicketStore, SubscribePolicy, TicketStore,
+};
 use sse_hub::{Connecting, Connection, Pattern, Rejection};
 
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, KeySource};
 use crate::error::Error;
+
+/// Most live one-time tickets held in memory (without `--redis-url`); more
+/// are refused (503) until some are redeemed or expire.
+pub(crate) const MAX_MEMORY_TICKETS: usize = 100_000;
 
 /// The server's authentication state, shared by handlers and the hub hook.
 pub(crate) struct Auth {
     pub(crate) settings: AuthSettings,
-    /// `settings.anonymous_topics`, parsed.
-    anonymous: Vec<Pattern>,
+    verifier: Option<JwtVerifier>,
+    tickets: Arc<dyn TicketStore>,
+    policy: SubscribePolicy,
 }
 
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Auth")
-            .field("anonymous", &self.anonymous)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -42,17 +52,37 @@ impl fmt::Debug for Auth {
 pub(crate) enum Publisher {
     /// The static publish token, or development: anything.
     Any,
+    /// A JWT: topics its `publish` patterns cover, for its tenant only.
+    Granted {
+        publish: Vec<Pattern>,
+        tenant: Option<String>,
+    },
 }
 
 impl Publisher {
     /// The tenant the publisher is bound to.
     pub(crate) fn tenant(&self) -> Option<&str> {
-        None
+        match self {
+            Self::Any => None,
+            Self::Granted { tenant, .. } => tenant.as_deref(),
+        }
     }
 
-    /// Whether the publisher may publish an event with these topics.
-    pub(crate) fn may_publish(&self, _topics: &[String]) -> bool {
-        true
+    /// Whether the publisher may publish an event with these topics: every
+    /// one covered by a grant. A granted publisher must name topics (an
+    /// event without topics reaches a whole group). A topic that does not
+    /// parse is left to the hub's validation (400, nothing published).
+    pub(crate) fn may_publish(&self, topics: &[String]) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Granted { publish, .. } => {
+                !topics.is_empty()
+                    && topics.iter().all(|topic| match sse_hub::Topic::new(topic) {
+                        Ok(topic) => publish.iter().any(|p| p.matches(&topic)),
+                        Err(_) => true,
+                    })
+            }
+        }
     }
 }
 
@@ -96,16 +126,88 @@ pub(crate) fn bearer(value: &[u8]) -> Option<&[u8]> {
 }
 
 impl Auth {
-    pub(crate) fn new(settings: AuthSettings) -> Self {
+    /// Builds the verifier (loading the key: a PEM file, a JWKS file or
+    /// URL) and the ticket store (Redis when `--redis-url` is set).
+    pub(crate) async fn build(settings: AuthSettings) -> anyhow::Result<Self> {
+        let verifier = match &settings.key {
+            None => None,
+            Some(key) => {
+                let builder = JwtVerifier::builder().leeway(settings.leeway);
+                let builder = match key {
+                    KeySource::Secret(secret) => builder.hmac_secret(secret.expose().as_bytes()),
+                    KeySource::PublicKey(path) => {
+                        let pem = std::fs::read(path).with_context(|| {
+                            format!("reading --jwt-public-key {}", path.display())
+                        })?;
+                        builder.public_key_pem(&pem)
+                    }
+                    KeySource::Jwks(source)
+                        if source.starts_with("http://") || source.starts_with("https://") =>
+                    {
+                        builder.jwks_url(source.as_str())
+                    }
+                    KeySource::Jwks(path) => builder.jwks_file(path.as_str()),
+                };
+                let builder = match &settings.audience {
+                    Some(aud) => builder.audience(aud.as_str()),
+                    None => builder,
+                };
+                let builder = match &settings.issuer {
+                    Some(iss) => builder.issuer(iss.as_str()),
+                    None => builder,
+                };
+                Some(builder.build().await.context("loading the JWT key")?)
+            }
+        };
+        let tickets: Arc<dyn TicketStore> = match &settings.ticket_redis {
+            Some(url) => Arc::new(
+                RedisTicketStore::connect(url.expose(), &settings.ticket_prefix)
+                    .await
+                    .map_err(|err| anyhow::anyhow!(url.scrub(&err.to_string())))
+                    .with_context(|| {
+                        format!(
+                            "cannot connect the Redis ticket store at {}",
+                            url.redacted()
+                        )
+                    })?,
+            ),
+            None => Arc::new(MemoryTicketStore::new(MAX_MEMORY_TICKETS)),
+        };
         let anonymous = settings
             .anonymous_topics
             .iter()
-            .filter_map(|p| Pattern::new(p).ok())
-            .collect();
-        Self {
-            settings,
-            anonymous,
+            .filter_map(|p| Pattern::new(p).ok());
+        let mut policy = SubscribePolicy::new()
+            .cookie_name(settings.cookie.as_str())
+            .tickets(tickets.clone())
+            .anonymous(anonymous);
+        if let Some(verifier) = &verifier {
+            policy = policy.verifier(verifier.clone());
         }
+        Ok(Self {
+            settings,
+            verifier,
+            tickets,
+            policy,
+        })
+    }
+
+    /// The ticket store.
+    pub(crate) fn tickets(&self) -> &dyn TicketStore {
+        self.tickets.as_ref()
+    }
+
+    /// Verifies a JWT. `Err(InvalidToken)` when it fails or no key is set.
+    pub(crate) async fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let Some(verifier) = &self.verifier else {
+            return Err(Error::InvalidToken);
+        };
+        verifier.verify(token).await.map_err(|err| {
+            // The reason is logged, never sent (it could help an attacker
+            // probe keys); it never contains the token.
+            tracing::debug!(error = %err, "token refused");
+            Error::InvalidToken
+        })
     }
 
     /// Whether `Authorization` carries a static token equal to `secret`.
@@ -116,34 +218,61 @@ impl Auth {
         }
     }
 
-    /// Admin: `--admin-token` (else the publish token); open in development.
-    pub(crate) fn admin(&self, headers: &HeaderMap) -> Result<(), Error> {
+    /// Admin: `--admin-token` (else the publish token), or a JWT with
+    /// `admin: true`; open in development.
+    pub(crate) async fn admin(&self, headers: &HeaderMap) -> Result<(), Error> {
         if self.settings.open_admin() || Self::static_token(headers, self.settings.admin_secret()) {
             return Ok(());
         }
-        Err(self.refusal(headers))
+        match self.jwt(headers).await? {
+            Some(claims) if claims.grants.admin => Ok(()),
+            Some(_) => Err(Error::Forbidden),
+            None => Err(self.refusal(headers)),
+        }
     }
 
     /// Whether the request is admin (no error).
-    pub(crate) fn is_admin(&self, headers: &HeaderMap) -> bool {
-        self.admin(headers).is_ok()
+    pub(crate) async fn is_admin(&self, headers: &HeaderMap) -> bool {
+        self.admin(headers).await.is_ok()
+    }
+
+    /// The bearer's JWT claims: `Ok(None)` when no bearer is presented or it
+    /// is a static token of this server (not a JWT), `Err` when it is
+    /// neither and does not verify.
+    async fn jwt(&self, headers: &HeaderMap) -> Result<Option<Claims>, Error> {
+        let Presented::Bearer(token) = presented(headers) else {
+            return Ok(None);
+        };
+        if Self::static_token(headers, self.settings.publish_token.as_ref())
+            || Self::static_token(headers, self.settings.admin_token.as_ref())
+        {
+            return Ok(None);
+        }
+        self.verify(token).await.map(Some)
     }
 
     /// Who is publishing: the static publish token (or anyone, in
-    /// development) may publish anything.
+    /// development) may publish anything; a JWT what its `publish` patterns
+    /// cover, for its tenant.
     pub(crate) async fn publisher(&self, headers: &HeaderMap) -> Result<Publisher, Error> {
         if self.settings.open_publish()
             || Self::static_token(headers, self.settings.publish_token.as_ref())
         {
             return Ok(Publisher::Any);
         }
-        Err(self.refusal(headers))
+        match self.jwt(headers).await? {
+            Some(claims) => Ok(Publisher::Granted {
+                publish: claims.grants.publish,
+                tenant: claims.grants.tenant,
+            }),
+            None => Err(self.refusal(headers)),
+        }
     }
 
     /// Control of `connection` (pause, resume, topics): its control token or
     /// admin. `None` (no such connection) is refused like a wrong token,
     /// unless the caller is admin (who then learns it does not exist).
-    pub(crate) fn control(
+    pub(crate) async fn control(
         &self,
         headers: &HeaderMap,
         connection: Option<&Connection>,
@@ -153,7 +282,7 @@ impl Auth {
                 return Ok(());
             }
         }
-        self.admin(headers)?;
+        self.admin(headers).await?;
         if connection.is_none() {
             return Err(Error::UnknownConnection);
         }
@@ -161,7 +290,7 @@ impl Auth {
     }
 
     /// The error for a request that is not allowed: 401 without a
-    /// credential, 403 for a known static token used beyond its scope, 401
+    /// credential, 403 for a static token used beyond its scope, 401
     /// `invalid_token` for anything else presented.
     fn refusal(&self, headers: &HeaderMap) -> Error {
         match presented(headers) {
@@ -176,26 +305,12 @@ impl Auth {
         }
     }
 
-    /// The hub's `on_connect`: DESIGN §6 "Subscribing". Every requested topic
-    /// must be covered by an anonymous pattern; the connection may later add
-    /// only topics those patterns cover.
-    pub(crate) async fn on_connect(
-        &self,
-        mut connecting: Connecting,
-    ) -> Result<Connecting, Rejection> {
-        let covered = |topic: &String| {
-            Pattern::new(topic)
-                .map(|pattern| self.anonymous.iter().any(|a| a.covers(&pattern)))
-                // An invalid pattern is the hub's 400, not ours.
-                .unwrap_or(true)
-        };
-        if !connecting.topics.iter().all(covered) {
-            return Err(Rejection::Unauthorized(
-                "a credential is required for these topics".into(),
-            ));
-        }
-        connecting.allowed = Some(self.settings.anonymous_topics.clone());
-        Ok(connecting)
+    /// The hub's `on_connect`: DESIGN §6 "Subscribing", by
+    /// [`SubscribePolicy`] (bearer, cookie, ticket; anonymous topics; grants
+    /// kept as `allowed`; metadata `user` / `tenant` / `meta`; the stream
+    /// ends at the token's `exp`).
+    pub(crate) async fn on_connect(&self, connecting: Connecting) -> Result<Connecting, Rejection> {
+        self.policy.authorize(connecting).await
     }
 }
 

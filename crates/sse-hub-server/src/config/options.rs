@@ -308,7 +308,7 @@ pub enum OverflowPolicy {
 ///
 /// Adding a store: add a variant here, its options to [`Options`], its
 /// settings to [`Replay`] in [`Options::resolve`], and build it in
-/// [`crate::app::build_hub`].
+/// [`crate::app::build`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplayMode {

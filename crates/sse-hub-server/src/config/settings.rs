@@ -130,7 +130,7 @@ pub struct Settings {
 
 impl Settings {
     /// The library configuration (without the replay store: see
-    /// [`crate::app::build_hub`]).
+    /// [`crate::app::build`]).
     pub fn hub_config(&self) -> sse_hub::Config {
         sse_hub::Config::new()
             .flush_interval(self.flush_interval)

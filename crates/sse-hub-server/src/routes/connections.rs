@@ -17,10 +17,14 @@ use crate::error::Error;
 /// The connection `text` names, once the request proves control of it
 /// (its control token, or admin). Without control, an unknown id is refused
 /// like a wrong token: only admins learn which ids exist (404).
-fn controlled(state: &AppState, headers: &HeaderMap, text: &str) -> Result<ConnectionId, Error> {
+async fn controlled(
+    state: &AppState,
+    headers: &HeaderMap,
+    text: &str,
+) -> Result<ConnectionId, Error> {
     let id = ConnectionId::parse(text);
     let connection = id.and_then(|id| state.hub.connection(id));
-    state.auth.control(headers, connection.as_ref())?;
+    state.auth.control(headers, connection.as_ref()).await?;
     id.ok_or(Error::UnknownConnection)
 }
 
@@ -30,7 +34,7 @@ pub(crate) async fn pause(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    let id = controlled(&state, &headers, &id)?;
+    let id = controlled(&state, &headers, &id).await?;
     state.hub.pause(id).map_err(|_| Error::UnknownConnection)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -41,7 +45,7 @@ pub(crate) async fn resume(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    let id = controlled(&state, &headers, &id)?;
+    let id = controlled(&state, &headers, &id).await?;
     state.hub.resume(id).map_err(|_| Error::UnknownConnection)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -70,7 +74,7 @@ pub(crate) async fn topics(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Json<Topics>, Error> {
-    let id = controlled(&state, request.headers(), &id)?;
+    let id = controlled(&state, request.headers(), &id).await?;
     let body = json_body(request, state.api.max_body_bytes).await?;
     let change: TopicChange = from_value(body).map_err(Error::InvalidBody)?;
     let topics = state.hub.update_topics(id, &change.add, &change.remove)?;

@@ -17,7 +17,7 @@ pub(crate) async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, Error> {
-    state.auth.admin(&headers)?;
+    state.auth.admin(&headers).await?;
     let mut registry = Registry::default();
     registry.register_collector(Box::new(HubCollector::new(state.hub.clone())));
     let mut body = String::new();

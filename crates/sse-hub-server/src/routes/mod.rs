@@ -8,6 +8,7 @@ pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod publish;
 pub(crate) mod stats;
+pub(crate) mod tickets;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -113,7 +114,7 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
 }
 
 /// `application/json` or `application/<something>+json`, any parameters.
-fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+pub(crate) fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
     let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
         return false;
     };

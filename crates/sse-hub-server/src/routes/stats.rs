@@ -33,10 +33,10 @@ pub(crate) async fn stats(
 ) -> Result<Json<Value>, Error> {
     let Query(query) = query.map_err(|rejection| Error::InvalidQuery(rejection.body_text()))?;
     let admin = if query.connections {
-        state.auth.admin(&headers)?;
+        state.auth.admin(&headers).await?;
         true
     } else {
-        state.auth.is_admin(&headers)
+        state.auth.is_admin(&headers).await
     };
     let stats: Stats = state.hub.stats(query.connections);
     let mut value = serde_json::to_value(&stats)

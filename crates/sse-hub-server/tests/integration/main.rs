@@ -7,6 +7,7 @@
 mod common;
 
 mod access;
+mod jwt;
 
 mod connections;
 mod hostile;

@@ -202,6 +202,29 @@ fn events_of(response: reqwest::Response) -> Events {
 }
 
 impl Sse {
+    /// Sends `request` (with `Last-Event-ID`), asserts a 200 SSE response
+    /// and returns the events replayed before `connected`, and the stream.
+    pub(crate) async fn open_replaying(request: reqwest::RequestBuilder) -> (Vec<Event>, Self) {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut sse = Self {
+            id: String::new(),
+            topics: Vec::new(),
+            control_token: String::new(),
+            events: events_of(response),
+        };
+        let mut replayed = Vec::new();
+        loop {
+            let event = sse.next().await;
+            if event.event == "connected" {
+                let data: Value = serde_json::from_str(&event.data).unwrap();
+                sse.id = data["connection_id"].as_str().unwrap().to_owned();
+                return (replayed, sse);
+            }
+            replayed.push(event);
+        }
+    }
+
     /// Sends `request`, asserts a 200 SSE response and reads `connected`.
     pub(crate) async fn open(request: reqwest::RequestBuilder) -> Self {
         let response = request.send().await.unwrap();
