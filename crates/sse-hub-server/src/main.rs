@@ -39,6 +39,12 @@ fn try_main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&settings.log)?)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+    for var in Options::unknown_env_vars(std::env::vars_os()) {
+        tracing::warn!(
+            variable = %var,
+            "unknown SSE_HUB_* variable ignored (misspelled? see sse-hub --help)"
+        );
+    }
     raise_fd_limit();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -59,7 +65,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         replay = %settings.replay,
         jwt = auth.key.is_some(),
         anonymous_topics = ?auth.anonymous_topics,
-        "sse-hub listening"
+        "sse-hub listening on http://{local}/"
     );
     if auth.open_publish() {
         tracing::warn!(

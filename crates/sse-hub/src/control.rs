@@ -41,6 +41,9 @@ pub enum ResyncReason {
     ReplayFailed,
     /// Held events overflowed while the connection was paused.
     PausedOverflow,
+    /// The client brought a last event id but the hub keeps no events to
+    /// replay (no [`Replayer`](crate::replay::Replayer) configured).
+    NoReplay,
 }
 
 pub(crate) fn event(buf: &mut BytesMut, event_type: &str, data: &impl Serialize) {

@@ -66,7 +66,7 @@
 //! | `axum` (default) | [`axum`] handler, layer, write-deadline listener, lean serve loop with an SSE fast path |
 //! | `jwt` | `auth`: JWT verifier (HS*/RS*/PS*/ES256/ES384/EdDSA, PEM or JWKS), credentials, grants, one-time tickets, a subscribe policy for `on_connect` |
 //! | `redis` | Redis Streams replay store; with `jwt`, the Redis ticket store |
-//! | `prometheus` | [`metrics::HubCollector`] for a `prometheus-client` registry |
+//! | `prometheus` | `metrics::HubCollector` for a `prometheus-client` registry |
 //!
 //! ## Where to look
 //!
@@ -74,10 +74,15 @@
 //! * [`topic`]: topic and pattern rules.
 //! * [`connection`]: lanes, throttle, pause, timers, closing.
 //! * [`replay`]: replay semantics and stores.
+//! * [`helpers`]: the seed's publishing helpers and their payload shapes
+//!   (`invalidate`, `signal`, `progress`, `complete`, `batch`).
 //! * `auth` (feature `jwt`): who may read and publish what.
 //! * [`wire`]: the encoding and why it is injection-proof.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+// docs.rs builds with every feature and `--cfg docsrs` (see Cargo.toml):
+// feature-gated items are shown with the feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "jwt")]
 pub mod auth;
@@ -86,7 +91,7 @@ pub mod connect;
 pub mod connection;
 pub mod control;
 pub mod event;
-mod helpers;
+pub mod helpers;
 pub mod hub;
 mod query;
 pub mod replay;

@@ -409,6 +409,33 @@ impl Options {
         Ok(merged)
     }
 
+    /// The names among `env` that start with `SSE_HUB_` but are no setting
+    /// (a misspelling would otherwise be ignored silently), sorted. The
+    /// server logs a warning for each at startup.
+    pub fn unknown_env_vars<E, K, V>(env: E) -> Vec<String>
+    where
+        E: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        let command = Self::command();
+        let known: Vec<&std::ffi::OsStr> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .collect();
+        let mut unknown: Vec<String> = env
+            .into_iter()
+            .map(|(key, _)| key.into())
+            .filter(|key| {
+                key.to_str().is_some_and(|k| k.starts_with("SSE_HUB_"))
+                    && !known.contains(&key.as_os_str())
+            })
+            .map(|key| key.to_string_lossy().into_owned())
+            .collect();
+        unknown.sort();
+        unknown
+    }
+
     /// The file layer.
     ///
     /// # Errors

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::CommandFactory;
@@ -492,4 +492,55 @@ fn secret_compare_and_debug() {
     assert!(!secret.matches(b"S3cret"));
     assert!(!secret.matches(b""));
     assert!(!format!("{secret:?}").contains("s3cret"));
+}
+
+/// The repository's commented `sse-hub.toml`: it loads as is, and with every
+/// `# key = value` line uncommented it still loads and resolves to exactly
+/// the defaults it claims.
+#[test]
+fn sample_config_file_documents_the_defaults() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sse-hub.toml");
+    let as_is = Options::from_file(Path::new(sample)).unwrap();
+    assert_eq!(as_is, Options::default(), "the sample sets nothing");
+
+    let text = std::fs::read_to_string(sample).unwrap();
+    let mut keys = 0;
+    let uncommented: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if rest.split_once(" = ").is_some_and(|(key, _)| {
+                    !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                }) =>
+            {
+                keys += 1;
+                format!("{rest}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    assert!(keys >= 25, "only {keys} settings in the sample");
+    let path = temp_file("sample", &uncommented);
+    let options = Options::from_file(&path).unwrap();
+    assert_eq!(
+        options.clone().resolve().unwrap(),
+        Options::default().resolve().unwrap(),
+        "the sample's values are the defaults"
+    );
+    assert_ne!(options, Options::default(), "the sample's keys were read");
+}
+
+#[test]
+fn unknown_sse_hub_variables_are_reported() {
+    let unknown = Options::unknown_env_vars([
+        ("SSE_HUB_LISTEN", "127.0.0.1:1"),
+        ("SSE_HUB_LISTNE", "127.0.0.1:1"),
+        ("SSE_HUB_FLUSH_INTERVAL", "5"),
+        ("HOME", "/root"),
+        ("SSE_HUB_BIN", "/x"),
+    ]);
+    assert_eq!(
+        unknown,
+        ["SSE_HUB_BIN", "SSE_HUB_FLUSH_INTERVAL", "SSE_HUB_LISTNE"]
+    );
 }

@@ -20,7 +20,9 @@
 //! `null` included, is sent as its JSON text; absent sends an empty data
 //! line. A body with a duplicate key anywhere is refused (400 `invalid_json`). All events of a
 //! request are validated before any is published: a rejected request
-//! publishes nothing. Answers 202 `{"ids": [...]}`.
+//! publishes nothing. Answers 202 `{"ids": [...], "events": [{"id",
+//! "recipients", "dropped"}, ...]}`: per event, the connections of this
+//! server it was queued to and those that matched but were full.
 
 use std::time::Duration;
 
@@ -141,10 +143,22 @@ impl PublishRequest {
     }
 }
 
-/// The ids of the published events, in request order.
+/// The published events, in request order: `ids` (kept for existing
+/// clients) and, per event, its id and how many connections it reached.
 #[derive(Debug, Serialize)]
 pub(crate) struct Published {
     ids: Vec<String>,
+    events: Vec<PublishedEvent>,
+}
+
+/// One published event's receipt.
+#[derive(Debug, Serialize)]
+struct PublishedEvent {
+    id: String,
+    /// Connections of this server the event was queued to.
+    recipients: usize,
+    /// Connections that matched but could not take it (queue full).
+    dropped: usize,
 }
 
 /// Publishes the request's events (see the module docs): nothing is
@@ -215,7 +229,15 @@ pub(crate) async fn publish(
     Ok((
         StatusCode::ACCEPTED,
         Json(Published {
-            ids: receipts.into_iter().map(|receipt| receipt.id).collect(),
+            ids: receipts.iter().map(|receipt| receipt.id.clone()).collect(),
+            events: receipts
+                .into_iter()
+                .map(|receipt| PublishedEvent {
+                    id: receipt.id,
+                    recipients: receipt.recipients,
+                    dropped: receipt.dropped,
+                })
+                .collect(),
         }),
     ))
 }

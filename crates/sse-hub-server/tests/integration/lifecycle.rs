@@ -232,6 +232,9 @@ async fn sigterm_drains_and_exits_zero() {
     tokio::time::timeout(WAIT, async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.contains("sse-hub listening") {
+                // The log says where to point a browser.
+                let url = format!("http://127.0.0.1:{port}/");
+                assert!(line.contains(&url), "{line}");
                 return;
             }
         }

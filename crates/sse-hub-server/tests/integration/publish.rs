@@ -5,6 +5,31 @@ use serde_json::json;
 use crate::common::{error_of, json_of, Server};
 
 #[tokio::test]
+async fn publish_answers_each_events_id_and_recipients() {
+    let server = Server::start(&[]).await;
+    let _a = server.subscribe(&["news.*"]).await;
+    let _b = server.subscribe(&["news.sport"]).await;
+    let answer = json_of(server.post(
+        "/publish",
+        &json!([
+            {"topics": ["news.sport"], "data": "both"},
+            {"topics": ["news.weather"], "data": "one"},
+            {"topics": ["elsewhere"], "data": "none"},
+        ]),
+    ))
+    .await;
+    let ids = answer["ids"].as_array().unwrap();
+    let events = answer["events"].as_array().unwrap();
+    assert_eq!(ids.len(), 3, "{answer}");
+    let recipients: Vec<_> = events.iter().map(|e| e["recipients"].clone()).collect();
+    assert_eq!(recipients, [json!(2), json!(1), json!(0)], "{answer}");
+    for (event, id) in events.iter().zip(ids) {
+        assert_eq!(&event["id"], id, "{answer}");
+        assert_eq!(event["dropped"], 0, "{answer}");
+    }
+}
+
+#[tokio::test]
 async fn lanes_instant_batched_coalesced() {
     // A long flush interval (a quarter of it while queues are nearly empty):
     // the instant event must overtake the batched ones.

@@ -305,3 +305,24 @@ async fn binary_fails_to_start_when_redis_is_unreachable() {
     assert!(!text.contains("hunter2"), "{text}");
     assert!(!text.contains("sse-hub listening"), "{text}");
 }
+
+#[tokio::test]
+async fn replay_none_tells_a_client_with_an_id_to_resync() {
+    let server = crate::common::Server::start(&["--replay", "none"]).await;
+    server.publish(json!({"topics": ["t"], "data": "x"})).await;
+    let response = server
+        .events(&["t"])
+        .header("last-event-id", "1795000000000-0")
+        .send()
+        .await
+        .unwrap();
+    let mut stream: Events = Box::pin(response.bytes_stream().eventsource());
+    let preamble = until_connected(&mut stream).await;
+    let kinds: Vec<_> = preamble.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["resync", "connected"], "{preamble:?}");
+    let reason: Value = serde_json::from_str(&preamble[0].data).unwrap();
+    assert_eq!(reason, json!({"reason": "no_replay"}));
+    // Without an id there is nothing to resynchronise.
+    let fresh = server.subscribe(&["t"]).await;
+    assert!(!fresh.id.is_empty());
+}

@@ -278,6 +278,10 @@ impl Hub {
     async fn replay(&self, shared: &Arc<Shared>, last_id: &str, preamble: &mut BytesMut) {
         let inner = &self.inner;
         let Some(replayer) = &inner.config.replayer else {
+            // Nothing is kept: a client that brings an id may have missed
+            // events, so it is told to refetch rather than left guessing.
+            inner.stats.gaps.fetch_add(1, Ordering::Relaxed);
+            preamble.extend_from_slice(&control::resync(ResyncReason::NoReplay));
             return;
         };
         inner.stats.replay_requests.fetch_add(1, Ordering::Relaxed);
