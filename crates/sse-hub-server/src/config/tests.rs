@@ -528,6 +528,15 @@ fn sample_config_file_documents_the_defaults() {
         "the sample's values are the defaults"
     );
     assert_ne!(options, Options::default(), "the sample's keys were read");
+
+    // `## key = value` lines are examples of non-default values: they parse too.
+    let examples: String = uncommented
+        .lines()
+        .map(|line| format!("{}\n", line.strip_prefix("## ").unwrap_or(line)))
+        .collect();
+    let path = temp_file("sample-examples", &examples);
+    let with_examples = Options::from_file(&path).unwrap();
+    assert!(with_examples.jwt_secret.is_some() && with_examples.admin_token.is_some());
 }
 
 #[test]
