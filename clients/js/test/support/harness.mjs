@@ -6,7 +6,9 @@
 // /usr/bin/chromium. Never a browser downloaded by a tool.
 
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHmac } from "node:crypto";
+import { createServer as createHttpServer } from "node:http";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -137,4 +139,35 @@ export async function waitFor(check, what, timeout = WAIT) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * An HS256 JWT for `secret` (node's crypto, no dependency): `sub`, `exp` in
+ * `ttlS` seconds, and the `sse_hub` grants claim.
+ */
+export function signJwt(secret, { sub = "user-1", ttlS = 300, grants = {}, exp } = {}) {
+  const enc = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
+  const header = enc({ alg: "HS256", typ: "JWT" });
+  const payload = enc({ sub, exp: exp ?? Math.floor(Date.now() / 1000) + ttlS, sse_hub: grants });
+  const signature = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
+  return `${header}.${payload}.${signature}`;
+}
+
+/**
+ * A static page server on another loopback port (a second origin): `GET
+ * /client.js` answers the client module, anything else `html`. Resolves to {url, close()}.
+ */
+export async function pageServer(html) {
+  const server = createHttpServer((req, res) => {
+    if (req.url === "/client.js") {
+      res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
+      res.end(readFileSync(resolve(here, "../../src/sse-hub-client.js")));
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(html);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
 }
