@@ -16,6 +16,7 @@
 //! | --- | --- |
 //! | `GET /events?topic=T` | subscribe; `topic` repeatable, wildcards allowed |
 //! | `POST /publish` | publish one JSON event or an array; 202 `{"ids": [...]}` |
+//! | `POST /tickets` | a one-time ticket for `GET /events?ticket=` (JWT); 201 |
 //! | `POST /connections/{id}/pause`, `/resume` | hold / release batched and coalesced events |
 //! | `POST /connections/{id}/topics` | `{"add": [...], "remove": [...]}` without reconnecting |
 //! | `GET /stats[?connections=true]` | counters as JSON |
@@ -42,10 +43,17 @@
 //!
 //! ## Security
 //!
-//! With `--publish-token`, publishing, connection management and
-//! per-connection stats require `Authorization: Bearer <token>`. Without one
-//! the server only starts on a loopback address. Credentials in
-//! `--redis-url` never appear in logs or error messages.
+//! DESIGN §6, implemented in `auth` (private) on [`sse_hub::auth`]:
+//! subscribing needs a JWT grant (bearer, cookie or one-time ticket) or an
+//! `--anonymous-topics` pattern; publishing the static `--publish-token` or
+//! JWT `publish` grants covering every topic; administration `--admin-token`
+//! (else the publish token) or a JWT with `admin: true`; a connection's own
+//! `control_token` controls it. On a loopback address with no key and no
+//! token everything is open (development); elsewhere the server refuses to
+//! start without a way to publish and a statement of what is public.
+//! `--allowed-host` and `--cors-origin` protect browsers. Credentials in
+//! `--redis-url` never appear in logs or error messages; no response quotes
+//! a token, a claim or a tenant.
 //!
 //! ## Example
 //!

@@ -133,7 +133,7 @@ pub struct Options {
     pub ticket_ttl_ms: Option<u64>,
 
     /// Origin allowed cross-origin requests with credentials, exact (e.g.
-    /// https://app.example.com); repeatable or comma-separated [default: none]
+    /// `https://app.example.com`); repeatable or comma-separated [default: none]
     #[arg(
         long,
         env = "SSE_HUB_CORS_ORIGIN",
@@ -145,7 +145,7 @@ pub struct Options {
 
     /// Host header accepted (any port); others get 403 (DNS rebinding);
     /// repeatable or comma-separated. When none is given: on a loopback
-    /// address localhost, 127.0.0.1 and [::1]; elsewhere any [default: none]
+    /// address localhost, 127.0.0.1 and `[::1]`; elsewhere any [default: none]
     #[arg(
         long,
         env = "SSE_HUB_ALLOWED_HOST",

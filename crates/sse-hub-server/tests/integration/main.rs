@@ -8,6 +8,7 @@ mod common;
 
 mod access;
 mod jwt;
+mod readme;
 
 mod connections;
 mod hostile;
