@@ -9,7 +9,11 @@ use serde::Serialize;
 
 use crate::wire;
 
-/// Type of the first event on every stream, with the connection id and topics.
+/// Type of the first event on every stream after any replay: data
+/// `{"connection_id", "topics", "control_token"}`. The control token (128
+/// random bits, sent on this stream only) lets the client pause, resume or
+/// change the topics of its own connection (see
+/// [`Connection::control_token_matches`](crate::Connection::control_token_matches)).
 pub const CONNECTED: &str = "connected";
 /// Type of the event telling a client it missed events and must refetch state.
 pub const RESYNC: &str = "resync";

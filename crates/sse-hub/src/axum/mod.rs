@@ -45,7 +45,8 @@
 //! 200 `text/event-stream` with `Cache-Control: no-cache` and
 //! `X-Accel-Buffering: no` (also when turning a subscriber away: see
 //! [`EventStream::is_turned_away`]); 400, 401 or 403 with a JSON body
-//! `{"error":{"code","message"}}` otherwise.
+//! `{"error":{"code","message"}}` otherwise, 401 and 403 with their RFC 6750
+//! `WWW-Authenticate` challenge ([`subscribe_error_response`]).
 
 mod admission;
 mod body;
