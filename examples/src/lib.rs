@@ -13,11 +13,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::http::header;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::Router;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
 use sse_hub::axum::{DeadlineListener, PeerAddr};
-use sse_hub::Hub;
+use sse_hub::{ConnectionId, Hub};
 
 /// The browser client (`clients/js`), as the server binary serves it.
 pub const CLIENT_JS: &str = include_str!("../../clients/js/src/sse-hub-client.js");
@@ -31,6 +34,73 @@ pub async fn client_js() -> impl IntoResponse {
         ],
         CLIENT_JS,
     )
+}
+
+/// `POST /connections/{id}/pause`, `/resume` and `/topics`, each allowed to
+/// the holder of that connection's `control_token` only (the secret its
+/// client got in the `connected` event): what `sse-hub-client` calls when a
+/// tab is hidden or shown and when it changes topics. Topics added are
+/// checked against the connection's grants by the hub.
+pub fn control_routes(hub: Hub) -> Router {
+    Router::new()
+        .route("/connections/{id}/pause", post(pause))
+        .route("/connections/{id}/resume", post(resume))
+        .route("/connections/{id}/topics", post(topics))
+        .with_state(hub)
+}
+
+/// The connection named by `id` if `headers` carry its control token.
+fn controlled(hub: &Hub, id: &str, headers: &HeaderMap) -> Result<ConnectionId, StatusCode> {
+    let id = ConnectionId::parse(id).ok_or(StatusCode::NOT_FOUND)?;
+    let connection = hub.connection(id).ok_or(StatusCode::NOT_FOUND)?;
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or(StatusCode::UNAUTHORIZED)?;
+    if connection.control_token_matches(presented.as_bytes()) {
+        Ok(id)
+    } else {
+        Err(StatusCode::FORBIDDEN)
+    }
+}
+
+async fn pause(State(hub): State<Hub>, Path(id): Path<String>, headers: HeaderMap) -> StatusCode {
+    match controlled(&hub, &id, &headers).map(|id| hub.pause(id)) {
+        Ok(Ok(())) => StatusCode::NO_CONTENT,
+        Ok(Err(_)) => StatusCode::NOT_FOUND,
+        Err(status) => status,
+    }
+}
+
+async fn resume(State(hub): State<Hub>, Path(id): Path<String>, headers: HeaderMap) -> StatusCode {
+    match controlled(&hub, &id, &headers).map(|id| hub.resume(id)) {
+        Ok(Ok(())) => StatusCode::NO_CONTENT,
+        Ok(Err(_)) => StatusCode::NOT_FOUND,
+        Err(status) => status,
+    }
+}
+
+/// `{"add": [...], "remove": [...]}`.
+#[derive(Debug, Deserialize)]
+struct TopicChange {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+async fn topics(
+    State(hub): State<Hub>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(change): Json<TopicChange>,
+) -> Result<Json<serde_json::Value>, StatusCode> {
+    let id = controlled(&hub, &id, &headers)?;
+    let topics = hub
+        .update_topics(id, &change.add, &change.remove)
+        .map_err(|_| StatusCode::FORBIDDEN)?;
+    Ok(Json(serde_json::json!({ "topics": topics })))
 }
 
 /// The address from `--listen ADDR` (or `--listen=ADDR`), else `default`.
