@@ -71,6 +71,7 @@ pub struct Config {
     pub(crate) max_sockets_per_ip: Option<usize>,
     pub(crate) socket_reserve: usize,
     pub(crate) header_timeout: Duration,
+    pub(crate) max_replay_bytes: usize,
     pub(crate) max_topics_per_connection: usize,
     pub(crate) max_topics_per_event: usize,
     pub(crate) max_pattern_len: usize,
@@ -116,6 +117,7 @@ impl Config {
             max_sockets_per_ip: None,
             socket_reserve: 32,
             header_timeout: Duration::from_secs(10),
+            max_replay_bytes: 4 * 1024 * 1024,
             max_topics_per_connection: 64,
             max_topics_per_event: 16,
             max_pattern_len: 256,
@@ -257,6 +259,16 @@ impl Config {
     #[must_use]
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.header_timeout = timeout;
+        self
+    }
+
+    /// Encoded bytes of replay one reconnecting client gets; past it the
+    /// replay stops with a `resync` (`replay_truncated`), so memory per
+    /// reconnect does not grow with retention. Events are fetched from the
+    /// store a page at a time. Default: 4 MiB.
+    #[must_use]
+    pub fn max_replay_bytes(mut self, max: usize) -> Self {
+        self.max_replay_bytes = max;
         self
     }
 
@@ -474,6 +486,7 @@ impl Config {
             ("max_metadata_bytes", self.max_metadata_bytes),
             ("max_id_len", self.max_id_len),
             ("max_type_len", self.max_type_len),
+            ("max_replay_bytes", self.max_replay_bytes),
             ("max_write_bytes", self.max_write_bytes),
         ];
         for (name, value) in counts {

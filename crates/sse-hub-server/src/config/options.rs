@@ -252,6 +252,12 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_MIN_BODY_RATE", value_name = "BYTES_PER_S")]
     pub min_body_rate: Option<u64>,
 
+    /// Encoded bytes of replay one reconnecting client gets; past it the
+    /// replay ends with `resync` (memory per reconnect independent of
+    /// retention) [default: 4194304]
+    #[arg(long, env = "SSE_HUB_MAX_REPLAY_BYTES", value_name = "BYTES")]
+    pub max_replay_bytes: Option<usize>,
+
     /// On SIGTERM/SIGINT, connections are closed spread over this window, in seconds [default: 10]
     #[arg(long, env = "SSE_HUB_DRAIN_TIMEOUT_S", value_name = "S")]
     pub drain_timeout_s: Option<u64>,
@@ -497,6 +503,7 @@ impl Options {
             header_timeout_ms,
             body_timeout_ms,
             min_body_rate,
+            max_replay_bytes,
             drain_timeout_s,
             replay,
             replay_max_events,

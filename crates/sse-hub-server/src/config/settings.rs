@@ -120,6 +120,8 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// Slowest average body rate, bytes/s (0: none).
     pub min_body_rate: u64,
+    /// Replay bytes per reconnect.
+    pub max_replay_bytes: usize,
     /// Drain window on shutdown.
     pub drain_timeout: Duration,
     /// Replay store.
@@ -153,6 +155,7 @@ impl Settings {
             .max_sockets_per_ip(self.max_sockets_per_ip)
             .socket_reserve(self.socket_reserve)
             .header_timeout(self.header_timeout)
+            .max_replay_bytes(self.max_replay_bytes)
     }
 
     /// The HTTP API's options.
@@ -306,6 +309,7 @@ impl Options {
             header_timeout: ms("header-timeout-ms", self.header_timeout_ms, 10_000)?,
             body_timeout: ms("body-timeout-ms", self.body_timeout_ms, 30_000)?,
             min_body_rate: self.min_body_rate.unwrap_or(1024),
+            max_replay_bytes: count("max-replay-bytes", self.max_replay_bytes, 4 * 1024 * 1024)?,
             drain_timeout: secs("drain-timeout-s", self.drain_timeout_s, 10)?,
             replay,
             log,

@@ -2,13 +2,14 @@
 //! the limit that answers it. Each test goes through a real socket.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::common::{error_of, Server, WAIT};
+use crate::common::{binary_command, error_of, free_port, json_of, Server, WAIT};
 
 /// The server's address.
 fn addr(server: &Server) -> SocketAddr {
@@ -545,4 +546,218 @@ async fn defaults_hold_a_64_kib_payload_and_the_demo_page_cannot_be_framed() {
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+}
+
+/// The server binary on a free port with `args`; returns it, its base URL
+/// and its log lines (stdout and stderr merged) as they come.
+async fn binary(
+    args: &[&str],
+    shell_prefix: Option<&str>,
+) -> (
+    tokio::process::Child,
+    u16,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut command = match shell_prefix {
+        // e.g. `ulimit -n 64`: the limit applies to the exec'd server only.
+        Some(prefix) => {
+            let mut command = binary_command();
+            let program = command.as_std().get_program().to_owned();
+            let mut shell = tokio::process::Command::new("sh");
+            let mut script = format!("{prefix} && exec \"$0\" --listen {listen}");
+            for arg in args {
+                script.push_str(&format!(" '{arg}'"));
+            }
+            shell.arg("-c").arg(script).arg(program);
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with("SSE_HUB_") {
+                    shell.env_remove(key);
+                }
+            }
+            shell
+        }
+        None => {
+            let mut command = binary_command();
+            command.args(["--listen", &listen]).args(args);
+            command
+        }
+    };
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let err = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for mut lines in [
+        Box::new(out) as Box<dyn LineSource>,
+        Box::new(err) as Box<dyn LineSource>,
+    ] {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(line) = lines.next().await {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    tokio::time::timeout(WAIT, async {
+        while let Some(line) = rx.recv().await {
+            if line.contains("sse-hub listening") {
+                return;
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server listening in time");
+    (child, port, rx)
+}
+
+/// Lines of a child's output stream.
+trait LineSource: Send {
+    fn next(&mut self) -> Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + '_>>;
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin + Send> LineSource for tokio::io::Lines<R> {
+    fn next(&mut self) -> Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + '_>> {
+        Box::pin(async move { self.next_line().await.ok().flatten() })
+    }
+}
+
+/// Resident memory of `pid` in KiB, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn stalled_replays_keep_memory_bounded() {
+    let (child, port, _logs) = binary(
+        &[
+            "--replay-max-events",
+            "10000",
+            "--max-replay-bytes",
+            "262144",
+            "--max-body-bytes",
+            "2097152",
+            "--write-timeout-ms",
+            "60000",
+            "--log",
+            "info",
+        ],
+        None,
+    )
+    .await;
+    let pid = child.id().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    // 10,000 retained events of 1 KiB: 10 MB a full replay would carry.
+    let event = json!({"topics": ["t"], "type": "e", "data": "r".repeat(1024)});
+    let mut first = None;
+    for _ in 0..10 {
+        let response = client
+            .post(format!("{base}/publish"))
+            .json(&serde_json::Value::Array(vec![event.clone(); 1000]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let ids: serde_json::Value = response.json().await.unwrap();
+        first.get_or_insert_with(|| ids["ids"][0].as_str().unwrap().to_owned());
+    }
+    let first = first.unwrap();
+    let before = rss_kib(pid);
+    // 20 clients reconnect from the first id and never read.
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut socket = socket
+            .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .unwrap();
+        let request = format!(
+            "GET /events?topic=t HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {first}\r\n\r\n"
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        stalled.push(socket);
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let stats: serde_json::Value = json_of(client.get(format!("{base}/stats"))).await;
+        if stats["connections"] == 20 && stats["replay"]["hits"] == 20 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = rss_kib(pid);
+    let grown = after.saturating_sub(before);
+    eprintln!("RSS {before} KiB -> {after} KiB with 20 stalled replays (+{grown} KiB)");
+    // Unbounded, each would hold its 10 MB replay: 200 MB.
+    assert!(grown < 40 * 1024, "RSS grew {grown} KiB");
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn accept_errors_back_off_and_log_once_per_burst() {
+    let (child, port, mut logs) = binary(&["--log", "info"], Some("ulimit -n 48")).await;
+    // More sockets than descriptors: accept fails with EMFILE.
+    let mut sockets = Vec::new();
+    for _ in 0..80 {
+        if let Ok(Ok(socket)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))),
+        )
+        .await
+        {
+            sockets.push(socket);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(sockets);
+    // Once descriptors are free again the server answers.
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answered = reqwest::get(format!("{base}/healthz")).await;
+        if answered.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer after the burst"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The burst ends with the first accept a quiet second after its last error.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut lines = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(300), logs.recv()).await {
+        lines.push(line);
+    }
+    let failed = lines.iter().filter(|l| l.contains("accept failed")).count();
+    let recovered = lines
+        .iter()
+        .filter(|l| l.contains("accept recovered"))
+        .count();
+    assert_eq!((failed, recovered), (1, 1), "{lines:#?}");
+    drop(child);
 }

@@ -174,16 +174,23 @@ impl Drop for Ticket {
     }
 }
 
-/// Back-off after failed `accept` calls, logging once per burst of errors.
+/// Back-off after failed `accept` calls, logging once per burst of errors:
+/// when the burst starts, and when accepts have succeeded for [`QUIET`]
+/// after its last error (with the number of errors).
+///
+/// [`QUIET`]: AcceptBackoff::QUIET
 #[derive(Debug, Default)]
 pub(crate) struct AcceptBackoff {
     errors_in_burst: u64,
+    last_error: Option<std::time::Instant>,
     delay: Duration,
 }
 
 impl AcceptBackoff {
     const FIRST: Duration = Duration::from_millis(5);
     const MAX: Duration = Duration::from_secs(1);
+    /// Errors less than this apart belong to one burst.
+    const QUIET: Duration = Duration::from_secs(1);
 
     /// Records a failure and returns how long to wait before the next accept.
     pub(crate) fn failed(&mut self, err: &std::io::Error) -> Duration {
@@ -194,6 +201,7 @@ impl AcceptBackoff {
             );
         }
         self.errors_in_burst += 1;
+        self.last_error = Some(std::time::Instant::now());
         self.delay = if self.delay.is_zero() {
             Self::FIRST
         } else {
@@ -202,16 +210,23 @@ impl AcceptBackoff {
         self.delay
     }
 
-    /// Records a successful accept, ending a burst of errors.
+    /// Records a successful accept: the back-off restarts, and a burst whose
+    /// last error is [`QUIET`](Self::QUIET) old ends.
     pub(crate) fn succeeded(&mut self) {
-        if self.errors_in_burst > 1 {
+        self.delay = Duration::ZERO;
+        if self.errors_in_burst == 0 {
+            return;
+        }
+        if self
+            .last_error
+            .is_some_and(|at| at.elapsed() >= Self::QUIET)
+        {
             tracing::warn!(
                 errors = self.errors_in_burst,
                 "accept recovered after a burst of errors"
             );
+            self.errors_in_burst = 0;
         }
-        self.errors_in_burst = 0;
-        self.delay = Duration::ZERO;
     }
 }
 
@@ -266,5 +281,8 @@ mod tests {
         assert_eq!(delays[11], AcceptBackoff::MAX);
         backoff.succeeded();
         assert_eq!(backoff.failed(&err), AcceptBackoff::FIRST);
+        // A success right after an error does not end the burst.
+        backoff.succeeded();
+        assert_eq!(backoff.errors_in_burst, 13);
     }
 }

@@ -285,50 +285,11 @@ impl Hub {
             return;
         };
         inner.stats.replay_requests.fetch_add(1, Ordering::Relaxed);
-        let outcome = if last_id.len() > inner.config.max_id_len {
-            Ok(crate::replay::Replay::unknown())
+        let gap = if last_id.len() > inner.config.max_id_len {
+            Some(ResyncReason::UnknownId)
         } else {
-            tokio::time::timeout(
-                inner.config.replay_timeout,
-                replayer.after(last_id, MAX_REPLAY_EVENTS),
-            )
-            .await
-            .unwrap_or_else(|_| Err(crate::replay::ReplayError::Backend("timed out".into())))
-        };
-        let gap = match outcome {
-            Err(err) => {
-                tracing::warn!(error = %err, "replay failed; sending resync");
-                Some(ResyncReason::ReplayFailed)
-            }
-            Ok(replay) if !replay.found => Some(ResyncReason::UnknownId),
-            Ok(replay) => {
-                inner.stats.replay_hits.fetch_add(1, Ordering::Relaxed);
-                let patterns = shared.topics.lock().clone();
-                let mut ids: HashSet<Arc<str>> = HashSet::new();
-                let mut sent = 0u64;
-                for event in &replay.events {
-                    if visible(event, &patterns, &shared.metadata) {
-                        wire::encode_event(
-                            preamble,
-                            event.event_type.as_deref(),
-                            Some(&event.id),
-                            &event.data,
-                        );
-                        sent += 1;
-                    }
-                    ids.insert(Arc::from(event.id.as_str()));
-                }
-                // A publisher may have appended a replayed event and not yet
-                // offered it to this (already registered) connection: it
-                // appends and offers under one registry read lock, so taking
-                // the write lock once waits for every such publish to finish
-                // before the live queue is deduplicated.
-                drop(inner.registry.write());
-                shared.state.lock().lanes.remove_ids(&ids);
-                inner.stats.replayed.fetch_add(sent, Ordering::Relaxed);
-                inner.stats.delivered.fetch_add(sent, Ordering::Relaxed);
-                replay.truncated.then_some(ResyncReason::ReplayTruncated)
-            }
+            self.replay_pages(replayer.as_ref(), shared, last_id, preamble)
+                .await
         };
         if let Some(reason) = gap {
             inner.stats.gaps.fetch_add(1, Ordering::Relaxed);
@@ -336,6 +297,101 @@ impl Hub {
         }
     }
 }
+
+impl Hub {
+    /// Replays the events after `last_id` into `preamble`, fetched from the
+    /// store [`REPLAY_PAGE`] at a time (so no more than a page of stored
+    /// events is held besides the encoded preamble), up to
+    /// `max_replay_bytes` of encoded events and [`MAX_REPLAY_EVENTS`];
+    /// returns the gap to report, if any. Live events the replay carried
+    /// are removed from the connection's queue.
+    async fn replay_pages(
+        &self,
+        replayer: &dyn crate::replay::Replayer,
+        shared: &Arc<Shared>,
+        last_id: &str,
+        preamble: &mut BytesMut,
+    ) -> Option<ResyncReason> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + inner.config.replay_timeout;
+        let max_bytes = inner.config.max_replay_bytes;
+        let start_len = preamble.len();
+        let patterns = shared.topics.lock().clone();
+        let mut ids: HashSet<Arc<str>> = HashSet::new();
+        let mut sent = 0u64;
+        let mut seen = 0usize;
+        let mut cursor = last_id.to_owned();
+        let gap = loop {
+            let limit = REPLAY_PAGE.min(MAX_REPLAY_EVENTS - seen);
+            let page = match tokio::time::timeout_at(deadline, replayer.after(&cursor, limit)).await
+            {
+                Ok(Ok(page)) => page,
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "replay failed; sending resync");
+                    break Some(ResyncReason::ReplayFailed);
+                }
+                Err(_) => {
+                    tracing::warn!("replay timed out; sending resync");
+                    break Some(ResyncReason::ReplayFailed);
+                }
+            };
+            if !page.found {
+                // Unknown at first; later, the cursor aged out mid-replay.
+                break Some(if seen == 0 {
+                    ResyncReason::UnknownId
+                } else {
+                    ResyncReason::ReplayTruncated
+                });
+            }
+            if seen == 0 {
+                inner.stats.replay_hits.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut full = false;
+            for event in &page.events {
+                if preamble.len() - start_len >= max_bytes {
+                    full = true;
+                    break;
+                }
+                if visible(event, &patterns, &shared.metadata) {
+                    wire::encode_event(
+                        preamble,
+                        event.event_type.as_deref(),
+                        Some(&event.id),
+                        &event.data,
+                    );
+                    sent += 1;
+                }
+                ids.insert(Arc::from(event.id.as_str()));
+                seen += 1;
+            }
+            if full {
+                break Some(ResyncReason::ReplayTruncated);
+            }
+            if !page.truncated {
+                break None;
+            }
+            match page.events.last() {
+                Some(last) if seen < MAX_REPLAY_EVENTS => last.id.clone_into(&mut cursor),
+                _ => break Some(ResyncReason::ReplayTruncated),
+            }
+        };
+        if !ids.is_empty() {
+            // A publisher may have appended a replayed event and not yet
+            // offered it to this (already registered) connection: it
+            // appends and offers under one registry read lock, so taking
+            // the write lock once waits for every such publish to finish
+            // before the live queue is deduplicated.
+            drop(inner.registry.write());
+            shared.state.lock().lanes.remove_ids(&ids);
+        }
+        inner.stats.replayed.fetch_add(sent, Ordering::Relaxed);
+        inner.stats.delivered.fetch_add(sent, Ordering::Relaxed);
+        gap
+    }
+}
+
+/// Stored events fetched per replay page.
+const REPLAY_PAGE: usize = 256;
 
 /// Whether a stored event would have reached this connection live. Events
 /// whose stored fields no longer validate are skipped.
