@@ -6,16 +6,37 @@
 /// Iterates over `key=value` pairs of a query string, percent-decoded.
 /// Invalid escapes are kept literally; invalid UTF-8 is replaced.
 pub(crate) fn params(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    strict_params(query).map(|(key, value)| {
+        let value = value.unwrap_or_else(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        (key, value)
+    })
+}
+
+/// [`params`], with a value that is not UTF-8 once percent-decoded given as
+/// its bytes, so a caller can refuse it instead of reading U+FFFD.
+pub(crate) fn strict_params(
+    query: &str,
+) -> impl Iterator<Item = (String, Result<String, Vec<u8>>)> + '_ {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| match pair.split_once('=') {
-            Some((key, value)) => (decode(key), decode(value)),
-            None => (decode(pair), String::new()),
+            Some((key, value)) => (
+                decode(key),
+                String::from_utf8(decode_bytes(value)).map_err(|e| e.into_bytes()),
+            ),
+            None => (decode(pair), Ok(String::new())),
         })
 }
 
 fn decode(input: &str) -> String {
+    match String::from_utf8(decode_bytes(input)) {
+        Ok(text) => text,
+        Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+    }
+}
+
+fn decode_bytes(input: &str) -> Vec<u8> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -33,7 +54,7 @@ fn decode(input: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn hex(byte: u8) -> Option<u8> {

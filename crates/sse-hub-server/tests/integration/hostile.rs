@@ -761,3 +761,20 @@ async fn accept_errors_back_off_and_log_once_per_burst() {
     assert_eq!((failed, recovered), (1, 1), "{lines:#?}");
     drop(child);
 }
+
+#[tokio::test]
+async fn invalid_utf8_in_topic_or_last_event_id_is_refused() {
+    let server = Server::start(&[]).await;
+    for query in ["topic=a%FFb", "topic=t&lastEventID=%C3%28"] {
+        let response = server
+            .client()
+            .get(server.url(&format!("/events?{query}")))
+            .send()
+            .await
+            .unwrap();
+        let (code, message) = error_of(response, 400).await;
+        assert_eq!(code, "invalid_request", "{query}");
+        assert!(message.contains("UTF-8"), "{message}");
+    }
+    assert_eq!(server.hub.connection_count(), 0);
+}

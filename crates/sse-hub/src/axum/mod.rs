@@ -78,7 +78,11 @@ use crate::{Config, ConfigError, Connecting, EventStream, Hub, SubscribeError, T
 /// Use it from your own handler when you need to run code around it.
 pub async fn subscribe(hub: &Hub, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
-    match hub.subscribe(connecting_from(parts)).await {
+    let subscribed = match connecting_from(parts) {
+        Ok(connecting) => hub.subscribe(connecting).await,
+        Err(err) => Err(err),
+    };
+    match subscribed {
         Ok(stream) => sse_response(stream),
         Err(err) => subscribe_error_response(&err),
     }
@@ -113,14 +117,27 @@ pub fn subscribe_error_response(err: &SubscribeError) -> Response {
 
 /// The handshake for a subscribe request: topics from `topic` parameters,
 /// `Last-Event-ID` (header first, read as bytes; else `lastEventID`), peer.
-pub(crate) fn connecting_from(parts: http::request::Parts) -> Connecting {
+///
+/// # Errors
+///
+/// [`SubscribeError::InvalidEncoding`] for a `topic` or `lastEventID` that
+/// is not UTF-8 once percent-decoded (read as U+FFFD it would name another
+/// topic or id than the client meant).
+pub(crate) fn connecting_from(parts: http::request::Parts) -> Result<Connecting, SubscribeError> {
     let mut connecting = Connecting::new();
     if let Some(query) = parts.uri.query() {
-        for (key, value) in crate::query::params(query) {
-            match key.as_str() {
+        for (key, value) in crate::query::strict_params(query) {
+            let parameter = match key.as_str() {
+                "topic" => "topic",
+                "lastEventID" => "lastEventID",
+                _ => continue,
+            };
+            let Ok(value) = value else {
+                return Err(SubscribeError::InvalidEncoding { parameter });
+            };
+            match parameter {
                 "topic" => connecting.topics.push(value),
-                "lastEventID" => connecting.last_event_id = Some(value),
-                _ => {}
+                _ => connecting.last_event_id = Some(value),
             }
         }
     }
@@ -138,7 +155,7 @@ pub(crate) fn connecting_from(parts: http::request::Parts) -> Connecting {
                 .map(|info| info.0 .0)
         });
     connecting.request = Some(Arc::new(parts));
-    connecting
+    Ok(connecting)
 }
 
 /// A 200 `text/event-stream` response streaming `stream`.

@@ -360,7 +360,10 @@ impl Connection {
             // EventSource retries after (it would give up on a 503).
             Ok(hub.turn_away_at_socket_limit())
         } else {
-            hub.subscribe(connecting_from(parts)).await
+            match connecting_from(parts) {
+                Ok(connecting) => hub.subscribe(connecting).await,
+                Err(err) => Err(err),
+            }
         };
         let mut stream = match subscribed {
             Ok(stream) => stream,

@@ -134,6 +134,12 @@ pub enum SubscribeError {
     /// A requested topic pattern is invalid.
     #[error(transparent)]
     Topics(#[from] TopicsError),
+    /// A query parameter is not UTF-8 once percent-decoded.
+    #[error("parameter `{parameter}` is not valid UTF-8 once percent-decoded")]
+    InvalidEncoding {
+        /// The parameter's name.
+        parameter: &'static str,
+    },
     /// Metadata exceeds `max_metadata_pairs` or `max_metadata_bytes`.
     #[error("connection metadata exceeds the configured limits")]
     MetadataTooLarge,
