@@ -565,7 +565,7 @@ async fn binary(
     let mut command = match shell_prefix {
         // e.g. `ulimit -n 64`: the limit applies to the exec'd server only.
         Some(prefix) => {
-            let mut command = binary_command();
+            let command = binary_command();
             let program = command.as_std().get_program().to_owned();
             let mut shell = tokio::process::Command::new("sh");
             let mut script = format!("{prefix} && exec \"$0\" --listen {listen}");

@@ -422,12 +422,15 @@ impl Connection {
             match next {
                 Next::Chunk(Some(chunk)) => {
                     if let Err(err) = write_all(&socket, &chunk, timeout).await {
-                        if err.kind() == io::ErrorKind::TimedOut {
+                        // Counted once: the hub may have seen the stuck
+                        // client first (and counted it then).
+                        if err.kind() == io::ErrorKind::TimedOut
+                            && stream.ended_by(CloseReason::WriteTimeout)
+                        {
                             hub.inner
                                 .stats
                                 .write_timeouts
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            stream.ended_by(CloseReason::WriteTimeout);
                         }
                         return;
                     }
@@ -444,7 +447,7 @@ impl Connection {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {
                         tracing::debug!("bytes after an event-stream request; closing");
-                        stream.ended_by(CloseReason::UnexpectedInput);
+                        let _ = stream.ended_by(CloseReason::UnexpectedInput);
                         return;
                     }
                 },

@@ -119,10 +119,17 @@ impl EventStream {
     /// Records why the transport is about to drop this stream (counted under
     /// that reason in [`Stats::disconnects_by_reason`](crate::Stats)), unless
     /// the hub already closed it for a reason of its own.
-    pub(crate) fn ended_by(&self, reason: super::CloseReason) {
-        if let Some(live) = &self.live {
-            live.shared.state.lock().close.get_or_insert(reason);
+    /// Returns whether this reason is the one recorded.
+    pub(crate) fn ended_by(&self, reason: super::CloseReason) -> bool {
+        let Some(live) = &self.live else {
+            return false;
+        };
+        let mut state = live.shared.state.lock();
+        if state.close.is_some() {
+            return false;
         }
+        state.close = Some(reason);
+        true
     }
 
     /// The id of the connection, unless this stream turns a subscriber away.
