@@ -60,6 +60,11 @@ pub(crate) enum Publisher {
 }
 
 impl Publisher {
+    /// Whether the publisher is limited by JWT grants.
+    pub(crate) fn is_granted(&self) -> bool {
+        matches!(self, Self::Granted { .. })
+    }
+
     /// The tenant the publisher is bound to.
     pub(crate) fn tenant(&self) -> Option<&str> {
         match self {

@@ -14,7 +14,10 @@
 //! by replay: it is the group pair `tenant` with scope `intersect`, so it
 //! cannot be combined with `"scope": "union"` or a different `group.tenant`
 //! (400). A publisher whose token is bound to a tenant publishes for that
-//! tenant only: filled in when absent, another one is 403.
+//! tenant only: filled in when absent, another one is 403. A JWT publisher
+//! must name topics its `publish` patterns cover, and may not widen with
+//! `"scope": "union"` and a group (403): that would reach connections on
+//! topics it was never granted.
 //!
 //! `data` that is a JSON string is sent verbatim; any other JSON value,
 //! `null` included, is sent as its JSON text; absent sends an empty data
@@ -208,7 +211,10 @@ pub(crate) async fn publish(
                 },
                 TenantError::Foreign => Error::Forbidden,
             })?;
-        if !publisher.may_publish(&request.topics) {
+        // A union with a group reaches the group's connections whatever
+        // their topics: beyond what topic grants can cover.
+        let widens = request.scope == Scope::Union && !request.group.is_empty();
+        if !publisher.may_publish(&request.topics) || (widens && publisher.is_granted()) {
             return Err(Error::Forbidden);
         }
     }

@@ -370,6 +370,7 @@ async fn publish_grants_cover_every_topic_of_every_event() {
         json!([{"topics": ["news.eu"], "data": "1"}, {"topics": ["orders"], "data": "2"}]),
         json!({"topics": ["news.eu", "orders"], "data": "3"}),
         json!({"group": {"user": "u"}, "data": "no topics"}),
+        json!({"topics": ["news.eu"], "group": {"user": "u"}, "scope": "union"}),
     ] {
         let response = post(body.clone()).send().await.unwrap();
         assert_eq!(
