@@ -143,6 +143,34 @@ test("a killed and restarted server is reconnected to with no loss (replay)", as
   }
 });
 
+test("streams cut while events flow lose nothing (memory replay within retention)", async () => {
+  // Every connection lives about a second; the browser comes back with
+  // Last-Event-ID and the in-memory ring replays what it missed meanwhile.
+  const short = await startServer(["--max-lifetime-s", "1", "--retry-ms", "300", "--flush-interval-ms", "100"]);
+  const page = await clientPage(short.url, ["browser.flow"], { types: ["tick"] });
+  try {
+    const ids = [];
+    const started = Date.now();
+    for (let n = 0; Date.now() - started < 3_000; n++) {
+      const { status, body } = await publish(short.url, { topics: ["browser.flow"], type: "tick", data: String(n) });
+      assert.equal(status, 202);
+      ids.push(...body.ids);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await page.waitForFunction((n) => window.seen.filter((e) => e.type === "tick").length >= n, ids.length, {
+      timeout: WAIT,
+    });
+    const ticks = await page.evaluate(() => window.seen.filter((e) => e.type === "tick").map((e) => e.id));
+    assert.deepEqual(ticks, ids, "every event once, in order");
+    const connects = await page.evaluate(() => window.seen.filter((e) => e.type === "connected").length);
+    assert.ok(connects >= 2, `the stream was cut and resumed (${connects} connections)`);
+    assert.equal(await page.evaluate(() => window.resyncs), 0);
+  } finally {
+    await page.close();
+    await short.stop();
+  }
+});
+
 test("EventSource giving up on a non-200 answer is retried with backoff", async () => {
   // An invalid topic answers 400: the browser's EventSource closes for good.
   const page = await browser.newPage();

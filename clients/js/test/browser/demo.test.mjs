@@ -84,6 +84,8 @@ test("the demo connects on load and shows the README's curl event", async () => 
     await page.waitForFunction(() => document.getElementById("c-paused").textContent === "0", null, {
       timeout: WAIT,
     });
+    const [[, , , , connectedData]] = await rowsOf(page, "connected");
+    assert.match(connectedData, /"control_token":"…"/, "the control token is not displayed");
     const types = await page.$$eval("#log tr", (rows) => rows.map((tr) => tr.dataset.type));
     assert.deepEqual(types, ["order-created", "hello", "connected"], "one row per server event");
     assert.deepEqual(errors, [], "no errors on the console");
