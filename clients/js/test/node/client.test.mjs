@@ -128,3 +128,50 @@ test("a server that is not there yet is retried with backoff until it is", async
     await late.stop();
   }
 });
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+test("`online` cuts a long backoff short", async (t) => {
+  const port = await freePort();
+  const online = new EventTarget();
+  const { client, seen } = recorder(t, {
+    url: `http://127.0.0.1:${port}`,
+    topics: ["node.online"],
+    window: online,
+    // Without `online` the next attempt would be up to a minute away.
+    backoff: { initialMs: 60_000, maxMs: 60_000 },
+    random: () => 0.999,
+  });
+  const errors = [];
+  client.on("error", (e) => errors.push(e));
+  client.connect();
+  await waitFor(() => errors.length === 1 && client.state === "reconnecting", "first failure");
+  const late = await startServer([], { port });
+  t.after(() => late.stop());
+  online.dispatchEvent(new Event("online"));
+  await waitFor(() => client.state === "open", "open right after `online`", 5_000);
+  assert.equal(errors.length, 1);
+  assert.ok(seen.states.includes("reconnecting"));
+});
+
+test("server-shutdown: the client comes back after the server's retry: delay (fetch transport)", async (t) => {
+  const first = await startServer(["--retry-ms", "300", "--drain-timeout-s", "1"]);
+  const { client, seen } = recorder(t, { url: first.url, topics: ["node.drain"] });
+  client.connect();
+  await waitFor(() => client.state === "open", "open");
+  const id = client.connectionId;
+  const stopped = first.stop();
+  await waitFor(() => seen.events.some((e) => e.type === "server-shutdown"), "server-shutdown");
+  await stopped;
+  await waitFor(() => client.state === "reconnecting", "reconnecting");
+  const second = await startServer(["--retry-ms", "300"], { port: first.port });
+  t.after(() => second.stop());
+  await waitFor(() => client.state === "open" && client.connectionId !== id, "back on the new server");
+});
