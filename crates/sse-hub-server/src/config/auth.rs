@@ -14,6 +14,9 @@ pub const DEFAULT_AUTH_COOKIE: &str = "sse_hub_token";
 /// given (any port): a page rebound by DNS to 127.0.0.1 carries its own name.
 pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
+/// Largest `--jwt-leeway-s`: more would keep expired tokens alive.
+const MAX_LEEWAY_S: u64 = 300;
+
 /// Shortest `--jwt-secret`, in bytes (RFC 7518 §3.2 for HS256).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -190,7 +193,15 @@ impl AuthSettings {
             key,
             audience: options.jwt_audience.clone(),
             issuer: options.jwt_issuer.clone(),
-            leeway: Duration::from_secs(options.jwt_leeway_s.unwrap_or(5).min(3600)),
+            leeway: Duration::from_secs(match options.jwt_leeway_s.unwrap_or(5) {
+                s @ 0..=MAX_LEEWAY_S => s,
+                _ => {
+                    return Err(ConfigError::TooLongMs {
+                        name: "jwt-leeway-s",
+                        max: MAX_LEEWAY_S,
+                    })
+                }
+            }),
             cookie,
             anonymous_topics,
             ticket_ttl,

@@ -108,7 +108,7 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_JWT_ISSUER", value_name = "ISS", help_heading = AUTH)]
     pub jwt_issuer: Option<String>,
 
-    /// Clock skew allowed on JWT `exp` and `nbf`, in seconds [default: 5]
+    /// Clock skew allowed on JWT `exp` and `nbf`, in seconds, at most 300 [default: 5]
     #[arg(long, env = "SSE_HUB_JWT_LEEWAY_S", value_name = "S", help_heading = AUTH)]
     pub jwt_leeway_s: Option<u64>,
 

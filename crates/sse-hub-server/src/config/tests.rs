@@ -245,6 +245,13 @@ fn non_loopback_requires_a_token() {
         resolve(&["--jwt-secret", secret, "--cors-origin", "*"]),
         Err(ConfigError::CorsOrigin)
     );
+    assert_eq!(
+        resolve(&["--jwt-secret", secret, "--jwt-leeway-s", "301"]),
+        Err(ConfigError::TooLongMs {
+            name: "jwt-leeway-s",
+            max: 300
+        })
+    );
     // Development: loopback, no key, no token.
     let dev = Options::default().resolve().unwrap();
     assert_eq!(dev.auth.anonymous_topics, [">"]);

@@ -866,3 +866,30 @@ async fn no_response_echoes_a_token_a_claim_or_a_tenant() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_binary_refuses_keys_it_cannot_use() {
+    for (args, needle) in [
+        (
+            &["--jwt-public-key", "/nonexistent/key.pem"][..],
+            "--jwt-public-key",
+        ),
+        (&["--jwt-secret", "too-short"][..], "at least 32 bytes"),
+        (&["--jwt-jwks", "/nonexistent/jwks.json"][..], "JWT key"),
+    ] {
+        let output = binary_command().args(args).output();
+        let output = tokio::time::timeout(WAIT, output).await.unwrap().unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        // Startup errors go to the log (stdout) once logging is set up.
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(text.contains(needle), "{args:?}: {text}");
+        assert!(
+            !text.contains("too-short"),
+            "the secret is not echoed: {text}"
+        );
+    }
+}
