@@ -137,6 +137,16 @@ impl AuthSettings {
             return Err(ConfigError::SeveralKeys);
         }
         let key = keys.pop();
+        if key.is_none() {
+            for (name, set) in [
+                ("jwt-audience", options.jwt_audience.is_some()),
+                ("jwt-issuer", options.jwt_issuer.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::NeedsKey { name });
+                }
+            }
+        }
         let mut anonymous_topics = Vec::new();
         for pattern in options.anonymous_topics.iter().flatten() {
             if let Err(err) = sse_hub::Pattern::new(pattern) {

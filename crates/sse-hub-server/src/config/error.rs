@@ -109,6 +109,12 @@ pub enum ConfigError {
     /// An `--allowed-host` is not a host name.
     #[error("--allowed-host must be a host name or address, optionally with a port")]
     AllowedHost,
+    /// A JWT option without a JWT key (it would be silently ignored).
+    #[error("--{name} needs a JWT key (--jwt-secret, --jwt-public-key or --jwt-jwks)")]
+    NeedsKey {
+        /// The option.
+        name: &'static str,
+    },
     /// A JWT key file or JWKS could not be loaded.
     #[error("JWT key: {0}")]
     Key(String),

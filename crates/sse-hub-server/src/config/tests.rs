@@ -246,6 +246,19 @@ fn non_loopback_requires_a_token() {
         Err(ConfigError::CorsOrigin)
     );
     assert_eq!(
+        resolve(&[
+            "--publish-token",
+            "t",
+            "--anonymous-topics",
+            ">",
+            "--jwt-audience",
+            "a"
+        ]),
+        Err(ConfigError::NeedsKey {
+            name: "jwt-audience"
+        })
+    );
+    assert_eq!(
         resolve(&["--jwt-secret", secret, "--jwt-leeway-s", "301"]),
         Err(ConfigError::TooLongMs {
             name: "jwt-leeway-s",
