@@ -115,7 +115,8 @@ pub use control::ResyncReason;
 pub use event::{Event, Metadata, Priority, Receipt, Scope};
 pub use helpers::{DomainEventSpec, Hint, TENANT_KEY};
 pub use hub::{
-    Hub, PublishError, ShutdownReport, Stats, SubscribeError, TopicsError, UnknownConnection,
+    Hub, PublishError, ShutdownReport, Stats, StatsOptions, SubscribeError, TopicsError,
+    UnknownConnection,
 };
 pub use topic::{Pattern, Topic, TopicError};
 pub use wire::FieldError;

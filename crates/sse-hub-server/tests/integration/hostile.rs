@@ -778,3 +778,56 @@ async fn invalid_utf8_in_topic_or_last_event_id_is_refused() {
     }
     assert_eq!(server.hub.connection_count(), 0);
 }
+
+#[tokio::test]
+async fn stats_stay_bounded_with_many_connections_and_topics() {
+    let server = Server::start(&[]).await;
+    let mut streams = Vec::new();
+    for c in 0..120 {
+        let topics: Vec<String> = (0..5).map(|t| format!("room.{c}.{t}")).collect();
+        let mut topics = topics;
+        topics.push("shared".into());
+        streams.push(
+            server
+                .hub
+                .subscribe(sse_hub::Connecting::new().with_topics(topics))
+                .await
+                .unwrap(),
+        );
+    }
+    let get = |query: &'static str| {
+        let request = server.client().get(server.url(&format!("/stats{query}")));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let (status, body) = get("").await;
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["connections"], 120);
+    assert_eq!(stats["topics_total"], 601);
+    let by_topic = stats["by_topic"].as_object().unwrap();
+    assert_eq!(by_topic.len(), 100, "top 100 only");
+    assert_eq!(by_topic["shared"], 120, "the most subscribed is listed");
+    assert!(stats.get("connection_details").is_none());
+
+    let (_, body) = get("?connections=true&limit=50&offset=100&topics=10").await;
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["connection_details"].as_array().unwrap().len(), 20);
+    assert_eq!(page["by_topic"].as_object().unwrap().len(), 10);
+    let (_, body) = get("?connections=true").await;
+    let first: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(first["connection_details"].as_array().unwrap().len(), 100);
+    assert!(body.len() < 64 * 1024, "{} bytes", body.len());
+    for bad in [
+        "?connections=true&limit=0",
+        "?connections=true&limit=5000",
+        "?topics=0",
+    ] {
+        let (status, body) = get(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    drop(streams);
+}

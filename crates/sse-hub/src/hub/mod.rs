@@ -25,7 +25,9 @@ use tokio::time::Instant;
 
 pub use drain::ShutdownReport;
 pub use errors::{PublishError, SubscribeError, TopicsError, UnknownConnection};
-pub use stats::{Disconnects, Dropped, LatencyHistogram, ReplayStats, Stats, LATENCY_BUCKETS_US};
+pub use stats::{
+    Disconnects, Dropped, LatencyHistogram, ReplayStats, Stats, StatsOptions, LATENCY_BUCKETS_US,
+};
 
 use crate::config::{call_hook, Config, ConfigError};
 use crate::connection::{CloseReason, Connection, ConnectionId, Shared, SharedFrame};

@@ -99,6 +99,47 @@ impl LatencyHistogram {
     }
 }
 
+/// What [`Hub::stats_with`] includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatsOptions {
+    /// Most entries in `by_topic`. Default: 100.
+    pub top_topics: usize,
+    /// `(offset, limit)` of the per-connection detail page; `None`: no
+    /// detail. Default: `None`.
+    pub connections: Option<(usize, usize)>,
+}
+
+impl Default for StatsOptions {
+    fn default() -> Self {
+        Self {
+            top_topics: 100,
+            connections: None,
+        }
+    }
+}
+
+impl StatsOptions {
+    /// The defaults (see the fields).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `max` entries in `by_topic`.
+    #[must_use]
+    pub fn top_topics(mut self, max: usize) -> Self {
+        self.top_topics = max;
+        self
+    }
+
+    /// Per-connection detail for `limit` connections from `offset`.
+    #[must_use]
+    pub fn connections(mut self, offset: usize, limit: usize) -> Self {
+        self.connections = Some((offset, limit));
+        self
+    }
+}
+
 /// A snapshot of the hub.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -109,8 +150,11 @@ pub struct Stats {
     pub paused: usize,
     /// Whether the hub is draining.
     pub draining: bool,
-    /// Connections per subscribed pattern.
+    /// Connections per subscribed pattern (with [`Hub::stats_with`], only
+    /// the most subscribed ones: see [`StatsOptions::top_topics`]).
     pub by_topic: BTreeMap<String, usize>,
+    /// Distinct subscribed patterns, whether listed in `by_topic` or not.
+    pub topics_total: usize,
     /// Events published.
     pub published: u64,
     /// Events written to connections (replayed ones included).
@@ -218,6 +262,18 @@ pub struct ReplayStats {
 impl Hub {
     /// A snapshot of the hub; `with_connections` adds per-connection detail.
     pub fn stats(&self, with_connections: bool) -> Stats {
+        self.stats_with(&StatsOptions {
+            top_topics: usize::MAX,
+            connections: with_connections.then_some((0, usize::MAX)),
+        })
+    }
+
+    /// A bounded snapshot: at most `options.top_topics` entries in
+    /// `by_topic` (the most subscribed, ties by name) and, when asked, one
+    /// page of per-connection detail, connections ordered by connection
+    /// time then id. What an HTTP endpoint should serve: its size does not
+    /// grow with connections × topics.
+    pub fn stats_with(&self, options: &StatsOptions) -> Stats {
         let inner = &self.inner;
         let c = &inner.stats;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -229,7 +285,8 @@ impl Hub {
             .cloned()
             .map(Connection)
             .collect();
-        let mut by_topic = BTreeMap::new();
+        let mut by_topic: BTreeMap<String, usize> = BTreeMap::new();
+        let with_connections = options.connections.is_some();
         let mut saturation_sum = 0.0;
         let mut saturation_max: f64 = 0.0;
         let mut details = Vec::new();
@@ -244,11 +301,28 @@ impl Hub {
                 details.push(detail);
             }
         }
+        let topics_total = by_topic.len();
+        if topics_total > options.top_topics {
+            let mut counts: Vec<(String, usize)> =
+                std::mem::take(&mut by_topic).into_iter().collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            counts.truncate(options.top_topics);
+            by_topic = counts.into_iter().collect();
+        }
+        if let Some((offset, limit)) = options.connections {
+            details.sort_by(|a, b| {
+                a.connected_at_unix_ms
+                    .cmp(&b.connected_at_unix_ms)
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            details = details.into_iter().skip(offset).take(limit).collect();
+        }
         Stats {
             connections: connections.len(),
             paused: inner.paused.load(Ordering::Relaxed),
             draining: self.is_draining(),
             by_topic,
+            topics_total,
             published: load(&c.published),
             delivered: load(&c.delivered),
             writes: load(&c.writes),
