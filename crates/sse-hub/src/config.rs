@@ -1,7 +1,8 @@
 //! Hub configuration: timings, limits, overflow policy and hooks.
 //!
 //! Defaults follow the seed (flush 2 s, heartbeat 30 s, max lifetime 30 min,
-//! send buffer 256, retry 3000 ms). Every limit is a setter here, and
+//! retry 3000 ms), except the send buffer: 1,024 events or 1 MiB, so a
+//! connection absorbs at least the bursts a broadcast channel of 1,024 does. Every limit is a setter here, and
 //! [`Hub::new`](crate::Hub::new) rejects an inconsistent configuration with a
 //! [`ConfigError`] instead of misbehaving at runtime.
 
@@ -16,6 +17,12 @@ use futures_util::FutureExt;
 use crate::connect::{Connecting, Rejection};
 use crate::connection::Connection;
 use crate::replay::Replayer;
+
+/// Default [`Config::send_buffer_size`].
+pub const DEFAULT_SEND_BUFFER_SIZE: usize = 1024;
+
+/// Default [`Config::send_buffer_bytes`].
+pub const DEFAULT_SEND_BUFFER_BYTES: usize = 1 << 20;
 
 /// What happens when an event arrives at a connection whose send queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,6 +68,7 @@ pub struct Config {
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) lifetime_jitter: f64,
     pub(crate) send_buffer_size: usize,
+    pub(crate) send_buffer_bytes: usize,
     pub(crate) retry: Duration,
     pub(crate) retry_jitter: f64,
     pub(crate) turn_away_retry: Duration,
@@ -106,7 +114,8 @@ impl Config {
             heartbeat_interval: Duration::from_secs(30),
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             lifetime_jitter: 0.1,
-            send_buffer_size: 256,
+            send_buffer_size: DEFAULT_SEND_BUFFER_SIZE,
+            send_buffer_bytes: DEFAULT_SEND_BUFFER_BYTES,
             retry: Duration::from_millis(3000),
             retry_jitter: 0.2,
             turn_away_retry: Duration::from_secs(5),
@@ -168,10 +177,39 @@ impl Config {
         self
     }
 
-    /// Events a connection may have queued (all lanes). Default: 256.
+    /// Events a connection may have queued (all lanes) before its queue is
+    /// full and the [`Overflow`] policy applies. Default: 1,024 (the bursts a
+    /// `tokio::sync::broadcast` channel of 1,024 absorbs).
+    ///
+    /// A connection is never filled by the hub's own batching: once a quarter
+    /// of this (or of [`send_buffer_bytes`](Self::send_buffer_bytes)) is
+    /// queued, its stream writes at once, whatever `min_write_interval` or the
+    /// flush interval would hold. So the queue fills only when the socket does
+    /// not take what is written (or the connection's task gets no CPU).
+    ///
+    /// Memory: 8 bytes per queued event (a shared pointer; the encoded event
+    /// is shared by every recipient), allocated on demand and freed once an
+    /// emptied queue had grown past 64 entries. An idle connection holds none.
     #[must_use]
     pub fn send_buffer_size(mut self, size: usize) -> Self {
         self.send_buffer_size = size;
+        self
+    }
+
+    /// Bytes of encoded events a connection may have queued (all lanes); the
+    /// queue is full at this or at [`send_buffer_size`](Self::send_buffer_size)
+    /// events, whichever comes first. One event larger than this still goes
+    /// into an empty queue. Must be at least twice
+    /// [`max_event_bytes`](Self::max_event_bytes). Default: 1 MiB.
+    ///
+    /// Memory: queued events are shared with their other recipients, so this
+    /// is the most a lagging connection can keep alive after everyone else has
+    /// received it: the worst case per connection is this plus
+    /// `8 × send_buffer_size` bytes of pointers plus one write chunk
+    /// ([`max_write_bytes`](Self::max_write_bytes)); an idle connection holds none.
+    #[must_use]
+    pub fn send_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.send_buffer_bytes = bytes;
         self
     }
 
@@ -475,6 +513,7 @@ impl Config {
         }
         let counts = [
             ("send_buffer_size", self.send_buffer_size),
+            ("send_buffer_bytes", self.send_buffer_bytes),
             ("max_connections", self.max_connections),
             ("max_sockets", self.socket_limit()),
             ("max_sockets_per_ip", self.max_sockets_per_ip.unwrap_or(1)),
@@ -493,6 +532,11 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::Zero { name });
             }
+        }
+        // A reader that keeps up has less than a quarter of the bytes queued
+        // when an event arrives; the largest event must fit in the rest.
+        if self.send_buffer_bytes / 2 < self.max_event_bytes {
+            return Err(ConfigError::SendBufferBytes);
         }
         for (name, value) in [
             ("lifetime_jitter", self.lifetime_jitter),
@@ -538,6 +582,7 @@ impl fmt::Debug for Config {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("max_lifetime", &self.max_lifetime)
             .field("send_buffer_size", &self.send_buffer_size)
+            .field("send_buffer_bytes", &self.send_buffer_bytes)
             .field("retry", &self.retry)
             .field("write_timeout", &self.write_timeout)
             .field("overflow", &self.overflow)
@@ -572,6 +617,10 @@ pub enum ConfigError {
         /// The setting.
         name: &'static str,
     },
+    /// `send_buffer_bytes` is less than twice `max_event_bytes`: a reader
+    /// that keeps up could still overflow on one large event.
+    #[error("send_buffer_bytes must be at least twice max_event_bytes")]
+    SendBufferBytes,
 }
 
 #[cfg(test)]
@@ -584,7 +633,8 @@ mod tests {
         assert_eq!(config.flush_interval, Duration::from_secs(2));
         assert_eq!(config.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(config.max_lifetime, Some(Duration::from_secs(1800)));
-        assert_eq!(config.send_buffer_size, 256);
+        assert_eq!(config.send_buffer_size, 1024);
+        assert_eq!(config.send_buffer_bytes, 1 << 20);
         assert_eq!(config.retry, Duration::from_millis(3000));
         assert_eq!(config.validate(), Ok(()));
     }
@@ -636,5 +686,17 @@ mod tests {
             .validate()
             .is_err());
         assert!(Config::new().max_lifetime(None).validate().is_ok());
+        assert_eq!(
+            Config::new()
+                .max_event_bytes(1000)
+                .send_buffer_bytes(1999)
+                .validate(),
+            Err(ConfigError::SendBufferBytes)
+        );
+        assert!(Config::new()
+            .max_event_bytes(1000)
+            .send_buffer_bytes(2000)
+            .validate()
+            .is_ok());
     }
 }

@@ -135,6 +135,10 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A connection's byte bound could not hold the largest event beside
+    /// what a reader that keeps up may have queued.
+    #[error("--send-buffer-bytes must be at least twice --max-event-bytes")]
+    SendBufferBytes,
     /// The log filter does not parse.
     #[error("--log: invalid filter {filter:?}: {message}")]
     Log {

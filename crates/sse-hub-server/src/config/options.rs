@@ -167,9 +167,19 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_MAX_LIFETIME_S", value_name = "S")]
     pub max_lifetime_s: Option<u64>,
 
-    /// Events a connection may have queued [default: 256]
+    /// Events a connection may have queued before --overflow applies; the
+    /// hub writes at once past a quarter of it (or of --send-buffer-bytes),
+    /// so only a client not reading fills it. 8 bytes per queued event,
+    /// allocated on demand [default: 1024]
     #[arg(long, env = "SSE_HUB_SEND_BUFFER_SIZE", value_name = "N")]
     pub send_buffer_size: Option<usize>,
+
+    /// Bytes of events a connection may have queued before --overflow
+    /// applies; at least twice --max-event-bytes. The most a lagging client
+    /// can keep in memory (events are shared with their other recipients);
+    /// an idle connection holds none [default: 1048576]
+    #[arg(long, env = "SSE_HUB_SEND_BUFFER_BYTES", value_name = "BYTES")]
+    pub send_buffer_bytes: Option<usize>,
 
     /// Reconnect delay sent to clients as `retry:` (jittered), in ms [default: 3000]
     #[arg(long, env = "SSE_HUB_RETRY_MS", value_name = "MS")]
@@ -486,6 +496,7 @@ impl Options {
             heartbeat_interval_ms,
             max_lifetime_s,
             send_buffer_size,
+            send_buffer_bytes,
             retry_ms,
             write_timeout_ms,
             min_write_interval_ms,

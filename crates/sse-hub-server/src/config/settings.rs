@@ -84,8 +84,10 @@ pub struct Settings {
     pub heartbeat_interval: Duration,
     /// Longest connection lifetime (`None` = unlimited).
     pub max_lifetime: Option<Duration>,
-    /// Per-connection queue size.
+    /// Per-connection queue size, in events.
     pub send_buffer_size: usize,
+    /// Per-connection queue size, in bytes.
+    pub send_buffer_bytes: usize,
     /// Base `retry:` hint.
     pub retry: Duration,
     /// Write deadline.
@@ -139,6 +141,7 @@ impl Settings {
             .heartbeat_interval(self.heartbeat_interval)
             .max_lifetime(self.max_lifetime)
             .send_buffer_size(self.send_buffer_size)
+            .send_buffer_bytes(self.send_buffer_bytes)
             .retry(self.retry)
             .write_timeout(self.write_timeout)
             .min_write_interval(self.min_write_interval)
@@ -265,6 +268,15 @@ impl Options {
             }
         };
         let max_connections = count("max-connections", self.max_connections, 10_000)?;
+        let max_event_bytes = count("max-event-bytes", self.max_event_bytes, 256 * 1024)?;
+        let send_buffer_bytes = count(
+            "send-buffer-bytes",
+            self.send_buffer_bytes,
+            sse_hub::config::DEFAULT_SEND_BUFFER_BYTES,
+        )?;
+        if send_buffer_bytes / 2 < max_event_bytes {
+            return Err(ConfigError::SendBufferBytes);
+        }
         Ok(Settings {
             listen,
             publish_token: self.publish_token,
@@ -275,7 +287,12 @@ impl Options {
                 Duration::ZERO => None,
                 lifetime => Some(lifetime),
             },
-            send_buffer_size: count("send-buffer-size", self.send_buffer_size, 256)?,
+            send_buffer_size: count(
+                "send-buffer-size",
+                self.send_buffer_size,
+                sse_hub::config::DEFAULT_SEND_BUFFER_SIZE,
+            )?,
+            send_buffer_bytes,
             retry: ms("retry-ms", self.retry_ms, 3000)?,
             write_timeout: ms("write-timeout-ms", self.write_timeout_ms, 10_000)?,
             min_write_interval: up_to_a_second(
@@ -297,7 +314,7 @@ impl Options {
                 64,
             )?,
             max_topics_per_event: count("max-topics-per-event", self.max_topics_per_event, 16)?,
-            max_event_bytes: count("max-event-bytes", self.max_event_bytes, 256 * 1024)?,
+            max_event_bytes,
             max_body_bytes: count("max-body-bytes", self.max_body_bytes, 1024 * 1024)?,
             max_batch: count("max-batch", self.max_batch, 1000)?,
             max_sockets: match self.max_sockets {

@@ -185,6 +185,20 @@ fn bad_values_name_their_source() {
             name: "flush-interval-ms"
         })
     );
+    let small = Options::from_flags([
+        "sse-hub",
+        "--max-event-bytes",
+        "1000",
+        "--send-buffer-bytes",
+        "1999",
+    ])
+    .unwrap()
+    .resolve();
+    assert_eq!(small, Err(ConfigError::SendBufferBytes));
+    let defaults = Options::default().resolve().unwrap();
+    assert_eq!(defaults.send_buffer_size, 1024);
+    assert_eq!(defaults.send_buffer_bytes, 1 << 20);
+    assert!(sse_hub::Hub::new(defaults.hub_config()).is_ok());
     let log = Options::from_flags(["sse-hub", "--log", "info,[[["])
         .unwrap()
         .resolve();

@@ -1,8 +1,16 @@
 //! The three delivery lanes of one connection, and their bound.
 //!
 //! Pure data structure: no clock, no waker; the connection's stream decides
-//! when to take from it. All lanes share one capacity (the send buffer size),
-//! counted in entries; replacing a coalesced entry does not grow it.
+//! when to take from it. All lanes share one bound, in entries (the send
+//! buffer size) and in bytes (the send buffer bytes): whichever is reached
+//! first makes the queue full. Replacing a coalesced entry does not grow the
+//! entry count. Queues allocate on demand and give their memory back once
+//! emptied after a burst, so an idle connection holds none.
+//!
+//! A quarter of either bound is the *release threshold*: past it the stream
+//! stops holding (neither the `min_write_interval` hold nor the batched
+//! lane's flush tick applies), so the hub's own batching can never be what
+//! fills the queue (see `Lanes::past_release`).
 //!
 //! While paused, instant events still flow, batched and coalesced ones are
 //! held. Anything that does not fit while paused sets a flag so the client
@@ -16,6 +24,13 @@ use crate::event::Priority;
 
 /// Below this many coalesced keys a linear scan beats hashing.
 const COALESCE_SCAN_LIMIT: usize = 8;
+
+/// An emptied queue whose buffer holds more entries than this frees it, so a
+/// connection that once had a burst queued does not keep its memory idle.
+const SHRINK_ABOVE: usize = 64;
+
+/// The release threshold is this fraction (1 / N) of each bound.
+const RELEASE_DIVISOR: usize = 4;
 
 /// Result of offering a frame to the lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +53,12 @@ pub(crate) struct Lanes {
     /// Key → position in `coalesced`, built only when many keys are held.
     coalesced_index: HashMap<Arc<str>, usize>,
     capacity: usize,
+    /// Bound on the bytes of queued frames.
+    max_bytes: usize,
+    /// Bytes of the frames queued in all lanes.
+    bytes: usize,
+    /// Bytes of the frames in the instant lane.
+    instant_bytes: usize,
     paused: bool,
     held_overflow: bool,
     /// Entries offered to the held lanes since the last flush, replacements
@@ -46,13 +67,18 @@ pub(crate) struct Lanes {
 }
 
 impl Lanes {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// Lanes bounded by `capacity` entries and `max_bytes` bytes; nothing is
+    /// allocated until a frame is queued.
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
             instant: VecDeque::new(),
             batched: VecDeque::new(),
             coalesced: Vec::new(),
             coalesced_index: HashMap::new(),
             capacity,
+            max_bytes,
+            bytes: 0,
+            instant_bytes: 0,
             paused: false,
             held_overflow: false,
             arrivals: 0,
@@ -63,8 +89,38 @@ impl Lanes {
         self.instant.len() + self.batched.len() + self.coalesced.len()
     }
 
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+    /// How full the queue is (`0.0..`): the larger of its entry and byte
+    /// occupancy.
+    pub(crate) fn fill(&self) -> f64 {
+        (self.len() as f64 / self.capacity as f64).max(self.bytes as f64 / self.max_bytes as f64)
+    }
+
+    /// Bytes of the queued frames.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether the queue is past the release threshold (a quarter of its
+    /// entries or of its bytes): the stream must write now, whatever it was
+    /// holding for. With the threshold this far below the bound, a stream
+    /// that is polled when woken drains the queue long before it is full, so
+    /// only a socket that does not take the writes (or a task that does not
+    /// run) lets it fill.
+    pub(crate) fn past_release(&self) -> bool {
+        self.len() >= (self.capacity / RELEASE_DIVISOR).max(1)
+            || self.bytes >= (self.max_bytes / RELEASE_DIVISOR).max(1)
+    }
+
+    /// Whether the held lanes alone are past the release threshold (the
+    /// batched lane's flush tick must not wait).
+    pub(crate) fn held_past_release(&self) -> bool {
+        let held = self.batched.len() + self.coalesced.len();
+        (held > 0 && held >= (self.capacity / RELEASE_DIVISOR).max(1))
+            || self.held_bytes() >= (self.max_bytes / RELEASE_DIVISOR).max(1)
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.bytes - self.instant_bytes
     }
 
     pub(crate) fn has_instant(&self) -> bool {
@@ -92,21 +148,40 @@ impl Lanes {
         if frame.priority != Priority::Instant {
             self.arrivals = self.arrivals.saturating_add(1);
         }
+        let size = frame.bytes.len();
         if frame.priority == Priority::Coalesced {
             if let Some(slot) = self.coalesced_slot(&frame.coalesce_key) {
+                let old = self.coalesced[slot].bytes.len();
+                if size > old && self.bytes - old + size > self.max_bytes {
+                    // The larger replacement does not fit: keep the older
+                    // value and let the caller apply the overflow policy.
+                    if self.paused {
+                        self.held_overflow = true;
+                        return Push::HeldOverflow;
+                    }
+                    return Push::Full;
+                }
+                self.bytes = self.bytes - old + size;
                 self.coalesced[slot] = frame;
                 return Push::Replaced;
             }
         }
-        if self.len() >= self.capacity {
+        // A frame larger than the byte bound still goes into an empty queue:
+        // otherwise it could never be delivered.
+        let over_bytes = self.bytes > 0 && self.bytes + size > self.max_bytes;
+        if self.len() >= self.capacity || over_bytes {
             if self.paused && frame.priority != Priority::Instant {
                 self.held_overflow = true;
                 return Push::HeldOverflow;
             }
             return Push::Full;
         }
+        self.bytes += size;
         match frame.priority {
-            Priority::Instant => self.instant.push_back(frame),
+            Priority::Instant => {
+                self.instant_bytes += size;
+                self.instant.push_back(frame);
+            }
             Priority::Batched => self.batched.push_back(frame),
             Priority::Coalesced => {
                 let slot = self.coalesced.len();
@@ -128,6 +203,8 @@ impl Lanes {
     /// Puts a control frame at the end of the instant lane, ignoring the bound:
     /// control events (`server-shutdown`, `resync`) must never be dropped.
     pub(crate) fn push_control(&mut self, frame: SharedFrame) {
+        self.bytes += frame.bytes.len();
+        self.instant_bytes += frame.bytes.len();
         self.instant.push_back(frame);
     }
 
@@ -147,26 +224,36 @@ impl Lanes {
 
     /// Drops the instant frames (after they were written elsewhere).
     pub(crate) fn clear_instant(&mut self) {
+        self.bytes -= std::mem::take(&mut self.instant_bytes);
         self.instant.clear();
+        shrink_emptied(&mut self.instant);
     }
 
     /// Moves instant frames into `out`.
     pub(crate) fn take_instant(&mut self, out: &mut impl Extend<SharedFrame>) {
+        self.bytes -= std::mem::take(&mut self.instant_bytes);
         out.extend(self.instant.drain(..));
+        shrink_emptied(&mut self.instant);
     }
 
     /// Moves held frames into `out`: batched in publish order, then coalesced
     /// in first-seen key order. Resets the arrival count.
     pub(crate) fn take_held(&mut self, out: &mut impl Extend<SharedFrame>) {
+        self.bytes = self.instant_bytes;
         out.extend(self.batched.drain(..));
         out.extend(self.coalesced.drain(..));
-        self.coalesced_index.clear();
+        shrink_emptied(&mut self.batched);
+        if self.coalesced.capacity() > SHRINK_ABOVE {
+            self.coalesced = Vec::new();
+        }
+        self.coalesced_index = HashMap::new();
         self.arrivals = 0;
     }
 
     /// Moves held frames to the end of the instant lane (drain: everything
     /// goes out now, in the order a flush would send it).
     pub(crate) fn release_held(&mut self) {
+        self.instant_bytes = self.bytes;
         self.instant.extend(self.batched.drain(..));
         self.instant.extend(self.coalesced.drain(..));
         self.coalesced_index.clear();
@@ -179,6 +266,14 @@ impl Lanes {
         self.instant.retain(keep);
         self.batched.retain(keep);
         self.coalesced.retain(keep);
+        self.instant_bytes = self.instant.iter().map(|f| f.bytes.len()).sum();
+        self.bytes = self.instant_bytes
+            + self
+                .batched
+                .iter()
+                .chain(&self.coalesced)
+                .map(|f| f.bytes.len())
+                .sum::<usize>();
         self.coalesced_index.clear();
         if self.coalesced.len() > COALESCE_SCAN_LIMIT {
             for (i, held) in self.coalesced.iter().enumerate() {
@@ -199,6 +294,13 @@ impl Lanes {
             return None;
         }
         Some(std::mem::take(&mut self.held_overflow))
+    }
+}
+
+/// Frees an emptied queue's buffer if a burst grew it.
+fn shrink_emptied(queue: &mut VecDeque<SharedFrame>) {
+    if queue.is_empty() && queue.capacity() > SHRINK_ABOVE {
+        *queue = VecDeque::new();
     }
 }
 
@@ -230,7 +332,7 @@ mod tests {
 
     #[test]
     fn batched_keeps_order_and_coalesced_keeps_last_per_key_in_first_seen_order() {
-        let mut lanes = Lanes::new(16);
+        let mut lanes = Lanes::new(16, 1 << 20);
         lanes.push(frame(Priority::Coalesced, "a", "a1"));
         lanes.push(frame(Priority::Batched, "x", "b1"));
         lanes.push(frame(Priority::Coalesced, "b", "b-1"));
@@ -247,7 +349,7 @@ mod tests {
 
     #[test]
     fn full_queue_reports_full_and_paused_overflow_flags_resync() {
-        let mut lanes = Lanes::new(2);
+        let mut lanes = Lanes::new(2, 1 << 20);
         lanes.push(frame(Priority::Instant, "i", "1"));
         lanes.push(frame(Priority::Batched, "b", "2"));
         assert_eq!(lanes.push(frame(Priority::Instant, "i", "3")), Push::Full);
@@ -263,7 +365,7 @@ mod tests {
 
     #[test]
     fn coalescing_still_replaces_after_removing_ids_with_many_keys() {
-        let mut lanes = Lanes::new(100);
+        let mut lanes = Lanes::new(100, 1 << 20);
         for key in 0..12 {
             lanes.push(frame(
                 Priority::Coalesced,
@@ -282,7 +384,7 @@ mod tests {
 
     #[test]
     fn control_frames_ignore_the_bound() {
-        let mut lanes = Lanes::new(1);
+        let mut lanes = Lanes::new(1, 1 << 20);
         lanes.push(frame(Priority::Instant, "i", "1"));
         lanes.push_control(frame(Priority::Instant, "", "ctl"));
         let mut out = Vec::new();
@@ -296,7 +398,7 @@ mod tests {
         /// (crossing the scan/index threshold).
         #[test]
         fn coalescing_matches_model(ops in proptest::collection::vec((0u8..20, 0u32..1000), 0..200)) {
-            let mut lanes = Lanes::new(1000);
+            let mut lanes = Lanes::new(1000, 1 << 20);
             let mut model: Vec<(String, String)> = Vec::new();
             for (key, value) in &ops {
                 let key = format!("k{key}");
@@ -317,7 +419,7 @@ mod tests {
         /// in order per lane.
         #[test]
         fn bound_and_order_hold(ops in proptest::collection::vec(0u8..3, 0..100), cap in 1usize..20) {
-            let mut lanes = Lanes::new(cap);
+            let mut lanes = Lanes::new(cap, 1 << 20);
             let mut instant = Vec::new();
             let mut batched = Vec::new();
             for (n, op) in ops.iter().enumerate() {

@@ -303,6 +303,7 @@ impl Shared {
         topics: Vec<Pattern>,
         allowed: Option<Vec<Pattern>>,
         capacity: usize,
+        max_bytes: usize,
     ) -> Self {
         Self {
             id: ConnectionId::random(),
@@ -311,7 +312,7 @@ impl Shared {
             topics: Mutex::new(topics),
             allowed,
             state: Mutex::new(State {
-                lanes: Lanes::new(capacity),
+                lanes: Lanes::new(capacity, max_bytes),
                 waker: None,
                 close: None,
                 close_at: None,
@@ -371,8 +372,15 @@ impl Shared {
                 Push::Replaced => return Offer::Queued,
                 Push::Queued => {}
             }
-            let held_back = state.hold_until.is_some_and(|until| now < until);
-            let ready = (instant && !held_back) || (!had_held && !state.lanes.is_paused());
+            // Past the release threshold nothing is held any more (neither
+            // by the write hold nor by the flush tick): the hub's own
+            // batching must never be what fills the queue.
+            let past = state.lanes.past_release();
+            let held_back = state.hold_until.is_some_and(|until| now < until) && !past;
+            let paused = state.lanes.is_paused();
+            let ready = (instant && !held_back)
+                || (!paused && (!had_held || state.lanes.held_past_release()))
+                || (past && state.lanes.has_instant());
             if !ready {
                 return Offer::Queued;
             }
@@ -474,11 +482,12 @@ impl Connection {
 
     /// A snapshot of its counters and queue.
     pub fn stats(&self) -> ConnectionStats {
-        let (queued, capacity, paused) = {
+        let (queued, queued_bytes, saturation, paused) = {
             let state = self.0.state.lock();
             (
                 state.lanes.len(),
-                state.lanes.capacity(),
+                state.lanes.bytes(),
+                state.lanes.fill(),
                 state.lanes.is_paused(),
             )
         };
@@ -488,7 +497,8 @@ impl Connection {
             metadata: self.0.metadata.clone(),
             paused,
             queued,
-            saturation: queued as f64 / capacity as f64,
+            queued_bytes,
+            saturation,
             delivered: self.0.counters.delivered.load(Ordering::Relaxed),
             dropped: self.0.counters.dropped.load(Ordering::Relaxed),
             expired: self.0.counters.expired.load(Ordering::Relaxed),
@@ -524,7 +534,10 @@ pub struct ConnectionStats {
     pub paused: bool,
     /// Events queued, all lanes.
     pub queued: usize,
-    /// `queued / send buffer size`.
+    /// Bytes of the queued events.
+    pub queued_bytes: usize,
+    /// How full the queue is: the larger of `queued / send_buffer_size` and
+    /// `queued_bytes / send_buffer_bytes`.
     pub saturation: f64,
     /// Events written to the stream.
     pub delivered: u64,
@@ -558,7 +571,7 @@ mod tests {
 
     #[test]
     fn a_connection_is_quiet_while_its_average_gap_between_events_is_long() {
-        let shared = Shared::new(1, Metadata::default(), Vec::new(), None, 8);
+        let shared = Shared::new(1, Metadata::default(), Vec::new(), None, 8, 1 << 20);
         let mut state = shared.state.lock();
         let gap = Some(Duration::from_millis(2));
         let mut now = Instant::now();

@@ -180,10 +180,13 @@ impl Live {
             self.hub.stats.auth_expired.fetch_add(1, Ordering::Relaxed);
             return Step::Write(crate::control::auth_expired());
         }
+        // Held lanes past the release threshold flush now: the flush tick
+        // batches, it must not fill the queue.
         let flush_due = state.force_flush
             || (!state.lanes.is_paused()
                 && state.lanes.has_held()
-                && self.next_flush.is_some_and(|at| now >= at));
+                && (self.next_flush.is_some_and(|at| now >= at)
+                    || state.lanes.held_past_release()));
         // Under load, write at most once per `min_write_interval` so each
         // write carries every event queued meanwhile (see Config). While
         // holding, pushes need not wake the stream (its timer will); with
@@ -191,7 +194,12 @@ impl Live {
         let hold = self
             .last_event_write
             .map(|at| at + self.hub.config.min_write_interval)
-            .filter(|until| now < *until && state.close_at.is_none() && !state.force_flush)
+            .filter(|until| {
+                now < *until
+                    && state.close_at.is_none()
+                    && !state.force_flush
+                    && !state.lanes.past_release()
+            })
             .filter(|_| state.lanes.has_instant() || flush_due);
         state.hold_until = hold;
         if self.pending.is_empty() && hold.is_none() {
@@ -369,5 +377,143 @@ impl Drop for Live {
             state.writer = None;
         }
         self.hub.unregister(&self.shared);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hub's own batching never overflows a reader that keeps up.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Wake;
+
+    use futures_util::StreamExt;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{Config, Connecting, Event, Hub, Overflow, Priority};
+
+    /// A waker that only remembers it was woken.
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A reader that keeps up: whenever its stream is woken (by a push or by
+    /// its own timer) it is polled until it has nothing to write, and the
+    /// socket takes every write. Returns the events read.
+    fn read_all(stream: &mut EventStream, flag: &Arc<Flag>) -> usize {
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut events = 0;
+        flag.0.store(false, Ordering::SeqCst);
+        while let Poll::Ready(Some(bytes)) = stream.poll_next_unpin(&mut cx) {
+            events += bytes
+                .windows(4)
+                .filter(|w| w == b"\nid:" || w == b"\nid ")
+                .count();
+            events += usize::from(bytes.starts_with(b"id:"));
+        }
+        events
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Publish one event on a lane, `size` bytes of data.
+        Publish(u8, usize),
+        /// Let this much time pass (timers fire).
+        Wait(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..3, 1usize..600).prop_map(|(lane, size)| Op::Publish(lane, size)),
+            1 => (0u64..300).prop_map(Op::Wait),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever `min_write_interval`, `send_buffer_size`,
+        /// `send_buffer_bytes` and the flush interval are, a reader that
+        /// keeps up never overflows: nothing is dropped, it is not closed,
+        /// and every event reaches it.
+        #[test]
+        fn a_reader_keeping_up_never_overflows(
+            hold_ms in 0u64..200,
+            size in 1usize..300,
+            max_event_kib in 1usize..8,
+            extra_bytes in 0usize..20_000,
+            flush_ms in 1u64..3000,
+            ops in proptest::collection::vec(op(), 1..400),
+        ) {
+            let max_event = max_event_kib * 1024;
+            let config = Config::new()
+                .min_write_interval(Duration::from_millis(hold_ms))
+                .send_buffer_size(size)
+                .max_event_bytes(max_event)
+                .send_buffer_bytes(2 * max_event + extra_bytes)
+                .flush_interval(Duration::from_millis(flush_ms))
+                .overflow(Overflow::Disconnect)
+                .direct_write_gap(None);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let hub = Hub::new(config).unwrap();
+                let mut stream = hub
+                    .subscribe(Connecting::new().with_topics(["t"]))
+                    .await
+                    .unwrap();
+                let flag = Arc::new(Flag::default());
+                read_all(&mut stream, &flag);
+                let mut published = 0usize;
+                let mut read = 0usize;
+                for (n, op) in ops.iter().enumerate() {
+                    match *op {
+                        Op::Publish(lane, bytes) => {
+                            let (priority, key) = match lane {
+                                0 => (Priority::Instant, String::new()),
+                                1 => (Priority::Batched, String::new()),
+                                // Distinct keys: nothing is coalesced away.
+                                _ => (Priority::Coalesced, format!("k{n}")),
+                            };
+                            let mut event = Event::new("e")
+                                .data("x".repeat(bytes))
+                                .topic("t")
+                                .priority(priority);
+                            if !key.is_empty() {
+                                event = event.coalesce_key(key);
+                            }
+                            hub.publish(event).unwrap();
+                            published += 1;
+                        }
+                        Op::Wait(ms) => tokio::time::advance(Duration::from_millis(ms)).await,
+                    }
+                    if flag.0.load(Ordering::SeqCst) {
+                        read += read_all(&mut stream, &flag);
+                    }
+                }
+                // Whatever is still held goes out on the stream's timers.
+                for _ in 0..64 {
+                    tokio::time::advance(Duration::from_millis(flush_ms * 4 + hold_ms + 1)).await;
+                    read += read_all(&mut stream, &flag);
+                }
+                let stats = hub.stats(false);
+                prop_assert_eq!(stats.dropped.queue_full, 0);
+                prop_assert_eq!(stats.dropped.overflow_disconnects, 0);
+                prop_assert_eq!(hub.connection_count(), 1);
+                prop_assert_eq!(read, published);
+                Ok(())
+            })?;
+        }
     }
 }

@@ -221,7 +221,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        Arc::new(Shared::new(key, metadata, patterns, None, 8))
+        Arc::new(Shared::new(key, metadata, patterns, None, 8, 1 << 20))
     }
 
     fn group(pairs: &[(&str, &str)]) -> Metadata {

@@ -77,6 +77,7 @@ impl Hub {
                 topics,
                 allowed,
                 config.send_buffer_size,
+                config.send_buffer_bytes,
             ));
             registry.insert(shared.clone());
             shared
