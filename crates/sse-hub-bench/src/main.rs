@@ -22,7 +22,7 @@ enum Cmd {
     },
     /// Run one load test against a server.
     Load(LoadArgs),
-    /// Run scenarios S1–S5 against sse-hub and the baseline; print a table.
+    /// Run scenarios S1–S5 and S8–S10 against sse-hub and the baseline; print a table.
     Suite(SuiteArgs),
 }
 
@@ -77,6 +77,13 @@ struct LoadArgs {
     /// Pause after all clients connected (ms).
     #[arg(long, default_value_t = 200)]
     ready_wait_ms: u64,
+    /// Of the clients, how many read slowly (small receive buffer, at most
+    /// --slow-read-bps).
+    #[arg(long, default_value_t = 0)]
+    slow_clients: usize,
+    /// Read rate of each slow client, bytes per second.
+    #[arg(long, default_value_t = 0)]
+    slow_read_bps: u64,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -101,6 +108,8 @@ impl LoadArgs {
             timeout_s: self.timeout_s,
             connect_concurrency: self.connect_concurrency,
             ready_wait_ms: self.ready_wait_ms,
+            slow_clients: self.slow_clients,
+            slow_read_bps: self.slow_read_bps,
         }
     }
 }
@@ -212,6 +221,8 @@ mod tests {
             timeout_s: 3.5,
             connect_concurrency: 5,
             ready_wait_ms: 6,
+            slow_clients: 2,
+            slow_read_bps: 1000,
         };
         assert_eq!(parsed(&full), full);
     }

@@ -61,6 +61,24 @@ pub struct LoadReport {
     pub payload_bytes: u64,
     /// Time spent publishing, in ms.
     pub publish_duration_ms: u64,
+    /// Events accepted per second of publishing (the ingestion rate).
+    #[serde(default)]
+    pub publish_rate_per_s: f64,
+    /// Slow readers among the connected clients (see `LoadConfig::slow_clients`).
+    #[serde(default)]
+    pub slow_clients: u64,
+    /// Slow readers whose stream ended before the run stopped.
+    #[serde(default)]
+    pub slow_disconnected: u64,
+    /// Distinct events the slow readers received, together.
+    #[serde(default)]
+    pub slow_events: u64,
+    /// The other clients' streams that ended before the run stopped.
+    #[serde(default)]
+    pub fast_disconnected: u64,
+    /// Events the other clients never received, together.
+    #[serde(default)]
+    pub fast_missing: u64,
     /// `events_published × clients_connected`.
     pub deliveries_expected: u64,
     /// Bench events received, duplicates included.
@@ -136,6 +154,22 @@ impl LoadReport {
             self.publish_errors,
             self.publish_duration_ms,
             self.publish_body_bytes
+        );
+        if self.slow_clients > 0 {
+            let _ = writeln!(
+                s,
+                "slow readers           {} ({} disconnected, {} events read); others: {} disconnected, {} missing",
+                self.slow_clients,
+                self.slow_disconnected,
+                self.slow_events,
+                self.fast_disconnected,
+                self.fast_missing
+            );
+        }
+        let _ = writeln!(
+            s,
+            "ingestion              {:.0} events/s accepted",
+            self.publish_rate_per_s
         );
         let _ = writeln!(
             s,

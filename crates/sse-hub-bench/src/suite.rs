@@ -1,6 +1,6 @@
-//! The comparison suite: runs the scenarios S1–S5 against sse-hub and the
-//! baseline (each as a fresh child process per scenario) and prints one
-//! markdown table.
+//! The comparison suite: runs the scenarios S1–S5 and S8–S10 against sse-hub
+//! and the baseline (each as a fresh child process per scenario) and prints
+//! one markdown table.
 
 use crate::isolate::CpuSplit;
 use crate::load::{self, LoadConfig};
@@ -19,7 +19,8 @@ pub struct SuiteConfig {
     pub sse_hub_bin: PathBuf,
     /// Path of this binary (runs the baseline via `baseline --listen`).
     pub self_exe: PathBuf,
-    /// Scenario ids to run (`S1`…`S5`); empty = all.
+    /// Scenario ids to run (`S1`…`S5`, `S8`, `S9`, `S9d`, `S10`, `S10b`);
+    /// empty = all.
     pub only: Vec<String>,
     /// Multiplier applied to client counts.
     pub scale: f64,
@@ -74,7 +75,74 @@ struct Scenario {
     /// A latency scenario: the load generator runs on its own CPU and the
     /// server on the others, when the machine allows it.
     isolated: bool,
+    /// Extra sse-hub arguments for this scenario.
+    hub_args: &'static [&'static str],
     figures: &'static [Figure],
+}
+
+/// Publish rate of S9, events per second.
+pub const S9_RATE: f64 = 2000.0;
+
+/// Data bytes per S9 event: large enough that the slow reader's backlog
+/// outgrows what the kernel's socket buffers absorb on loopback (several
+/// MiB) within the run.
+pub const S9_PAYLOAD: usize = 1024;
+
+/// Bytes an event adds on the wire beyond its data (`event:`, `id:`,
+/// `data:` lines, chunk framing), about.
+const EVENT_WIRE_OVERHEAD: f64 = 50.0;
+
+/// The load of S8 (high-rate feed: `clients` clients, `events` events at
+/// maximum speed, 8 publish requests in flight).
+pub fn s8_load(base: LoadConfig, clients: usize, events: u64) -> LoadConfig {
+    LoadConfig {
+        clients,
+        events,
+        rate: 0.0,
+        in_flight: 8,
+        payload: 64,
+        settle_ms: 2000,
+        ..base
+    }
+}
+
+/// The load of S9 (one slow reader among fast ones: `clients` clients, one
+/// of which reads at a tenth of the publish rate, `rate` events/s of
+/// `payload` bytes for `duration_s`).
+pub fn s9_load(
+    base: LoadConfig,
+    clients: usize,
+    rate: f64,
+    duration_s: f64,
+    payload: usize,
+) -> LoadConfig {
+    LoadConfig {
+        clients,
+        events: 0,
+        rate,
+        duration_s,
+        in_flight: 4,
+        payload,
+        settle_ms: 2000,
+        slow_clients: 1,
+        slow_read_bps: (rate / 10.0 * (payload as f64 + EVENT_WIRE_OVERHEAD)) as u64,
+        ..base
+    }
+}
+
+/// The load of S10 (publish ingestion: `events` events in requests of
+/// `batch`, 8 in flight, one subscriber).
+pub fn s10_load(base: LoadConfig, events: u64, batch: usize) -> LoadConfig {
+    LoadConfig {
+        clients: 1,
+        events,
+        rate: 0.0,
+        batch,
+        in_flight: 8,
+        payload: 64,
+        settle_ms: 1000,
+        ..base
+    }
 }
 
 fn scaled(n: usize, scale: f64) -> usize {
@@ -126,6 +194,10 @@ impl Scenario {
                 settle_ms: 3000,
                 ..base
             },
+            "S8" => s8_load(base, scaled(10, cfg.scale), 100_000),
+            "S9" | "S9d" => s9_load(base, scaled(100, cfg.scale), S9_RATE, 4.0, S9_PAYLOAD),
+            "S10" => s10_load(base, 100_000, 1),
+            "S10b" => s10_load(base, 1_000_000, 100),
             _ => LoadConfig {
                 clients: scaled(1000, cfg.scale),
                 events: 0,
@@ -157,6 +229,7 @@ const SCENARIOS: &[Scenario] = &[
         timeout_s: 60.0,
         rounds: 1,
         isolated: false,
+        hub_args: &[],
         figures: &[
             ("server CPU µs / delivery", |r, _| {
                 r.server_cpu_us_per_delivery
@@ -171,6 +244,7 @@ const SCENARIOS: &[Scenario] = &[
         timeout_s: 25.0,
         rounds: 5,
         isolated: true,
+        hub_args: &[],
         figures: &[
             ("latency to arrival p50 (ms)", |r, _| {
                 r.arrival_latency_us.map(|l| l.p50 as f64 / 1000.0)
@@ -193,6 +267,7 @@ const SCENARIOS: &[Scenario] = &[
         timeout_s: 45.0,
         rounds: 1,
         isolated: false,
+        hub_args: &[],
         figures: &[
             ("RSS per idle connection (KiB)", |r, _| {
                 r.rss_per_connection_kib
@@ -206,6 +281,7 @@ const SCENARIOS: &[Scenario] = &[
         timeout_s: 90.0,
         rounds: 1,
         isolated: false,
+        hub_args: &[],
         figures: &[
             ("connections open", |r, _| Some(r.clients_connected as f64)),
             ("deliveries missing (must be 0)", |r, _| {
@@ -222,6 +298,7 @@ const SCENARIOS: &[Scenario] = &[
         timeout_s: 35.0,
         rounds: 1,
         isolated: false,
+        hub_args: &[],
         figures: &[
             ("updates published", |r, _| Some(r.events_published as f64)),
             ("events delivered per client", |r, _| {
@@ -243,6 +320,83 @@ const SCENARIOS: &[Scenario] = &[
             }),
         ],
     },
+    Scenario {
+        id: "S8",
+        title: "S8 high-rate feed (10 clients, 100k events, max speed, median of 3)",
+        timeout_s: 60.0,
+        rounds: 3,
+        isolated: false,
+        hub_args: &[],
+        figures: &[
+            ("deliveries missing (must be 0)", |r, _| Some(r.missing as f64)),
+            ("clients disconnected (must be 0)", |r, _| {
+                Some(r.clients_disconnected as f64)
+            }),
+            ("throughput (deliveries/s)", |r, _| Some(r.throughput_per_s)),
+            ("events accepted/s", |r, _| Some(r.publish_rate_per_s)),
+            ("server CPU µs / delivery", |r, _| {
+                r.server_cpu_us_per_delivery
+            }),
+        ],
+    },
+    Scenario {
+        id: "S9",
+        title: "S9 one slow reader (100 clients, 2k events/s of 1 KiB, 4 s, one reads at 1/10; --overflow disconnect)",
+        timeout_s: 30.0,
+        rounds: 1,
+        isolated: false,
+        hub_args: &["--overflow", "disconnect"],
+        figures: S9_FIGURES,
+    },
+    Scenario {
+        id: "S9d",
+        title: "S9d one slow reader, --overflow drop",
+        timeout_s: 30.0,
+        rounds: 1,
+        isolated: false,
+        hub_args: &["--overflow", "drop"],
+        figures: S9_FIGURES,
+    },
+    Scenario {
+        id: "S10",
+        title: "S10 publish ingestion, single events (100k, 8 in flight, median of 3)",
+        timeout_s: 60.0,
+        rounds: 3,
+        isolated: false,
+        hub_args: &[],
+        figures: &[
+            ("events accepted/s", |r, _| Some(r.publish_rate_per_s)),
+            ("publish errors", |r, _| Some(r.publish_errors as f64)),
+        ],
+    },
+    Scenario {
+        id: "S10b",
+        title: "S10b publish ingestion, arrays of 100 (1M events, 8 in flight, median of 3)",
+        timeout_s: 60.0,
+        rounds: 3,
+        isolated: false,
+        hub_args: &[],
+        figures: &[
+            ("events accepted/s", |r, _| Some(r.publish_rate_per_s)),
+            ("publish errors", |r, _| Some(r.publish_errors as f64)),
+        ],
+    },
+];
+
+const S9_FIGURES: &[Figure] = &[
+    ("other clients: events missing (must be 0)", |r, _| {
+        Some(r.fast_missing as f64)
+    }),
+    ("other clients: disconnected (must be 0)", |r, _| {
+        Some(r.fast_disconnected as f64)
+    }),
+    ("slow reader: disconnected", |r, _| {
+        Some(r.slow_disconnected as f64)
+    }),
+    ("slow reader: events read", |r, _| {
+        Some(r.slow_events as f64)
+    }),
+    ("events published", |r, _| Some(r.events_published as f64)),
 ];
 
 /// Outcome of one (scenario, server) run.
@@ -284,10 +438,15 @@ async fn start_server(
 ) -> Result<(Child, u16)> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
+    let hub_args = SCENARIOS
+        .iter()
+        .find(|s| s.id == scenario)
+        .map_or(&[][..], |s| s.hub_args);
     let mut cmd = match server {
         Server::SseHub => {
             let mut c = command_on(cpus, &cfg.sse_hub_bin);
-            c.arg("--listen")
+            c.args(hub_args)
+                .arg("--listen")
                 .arg(&listen)
                 .arg("--flush-interval-ms")
                 .arg(cfg.flush_interval_ms.to_string())

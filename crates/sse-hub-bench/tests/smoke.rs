@@ -2,7 +2,7 @@
 //! in-process sse-hub server, so neither the generator nor the suite's
 //! assumptions about the servers can rot.
 
-use sse_hub_bench::{baseline, load};
+use sse_hub_bench::{baseline, load, suite};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_against_baseline_delivers_everything() -> anyhow::Result<()> {
@@ -175,5 +175,104 @@ async fn load_against_sse_hub_delivers_everything() -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(());
     server.await??;
+    Ok(())
+}
+
+/// An in-process sse-hub server with `args`; returns its port, its hub and a
+/// stop switch.
+async fn start_hub(
+    args: &[&str],
+) -> anyhow::Result<(
+    u16,
+    sse_hub::Hub,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    use sse_hub_server::{app, config::Options};
+    let mut argv = vec!["sse-hub", "--listen", "127.0.0.1:0"];
+    argv.extend_from_slice(args);
+    let settings = Options::load(
+        argv,
+        std::iter::empty::<(std::ffi::OsString, std::ffi::OsString)>(),
+    )?
+    .resolve()?;
+    let hub = app::build_hub(&settings, settings.hub_config()).await?;
+    let router = app::router(hub.clone(), settings.api_options());
+    let listener = sse_hub::axum::DeadlineListener::bind(settings.listen, hub.config()).await?;
+    let port = axum::serve::Listener::local_addr(&listener)?.port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app::serve(
+        listener,
+        router,
+        hub.clone(),
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(1),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    Ok((port, hub, stop_tx, server))
+}
+
+fn base(port: u16) -> load::LoadConfig {
+    load::LoadConfig {
+        url: format!("http://127.0.0.1:{port}"),
+        timeout_s: 30.0,
+        settle_ms: 1000,
+        ..load::LoadConfig::default()
+    }
+}
+
+/// S8 (high-rate feed) in a tiny form, against sse-hub with its defaults
+/// and against the baseline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s8_high_rate_feed_tiny() -> anyhow::Result<()> {
+    let (port, hub, stop, server) = start_hub(&[]).await?;
+    let rep = load::run(&suite::s8_load(base(port), 3, 5000)).await?;
+    assert_eq!(rep.events_published, 5000, "{}", rep.to_text());
+    assert_eq!(rep.missing, 0, "{}", rep.to_text());
+    assert_eq!(rep.clients_disconnected, 0, "{}", rep.to_text());
+    assert!(rep.publish_rate_per_s > 0.0);
+    assert_eq!(hub.stats(false).dropped.overflow_disconnects, 0);
+    let _ = stop.send(());
+    server.await??;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let baseline = tokio::spawn(baseline::serve(listener));
+    let rep = load::run(&suite::s8_load(base(port), 3, 5000)).await?;
+    baseline.abort();
+    assert_eq!(rep.events_published, 5000, "{}", rep.to_text());
+    Ok(())
+}
+
+/// S9 (one slow reader among fast ones) in a tiny form: under
+/// `--overflow disconnect` only the slow reader is cut, under `drop` only it
+/// misses events; the others lose nothing either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s9_one_slow_reader_tiny() -> anyhow::Result<()> {
+    for policy in ["disconnect", "drop"] {
+        let (port, hub, stop, server) =
+            start_hub(&["--overflow", policy, "--send-buffer-size", "64"]).await?;
+        // 4 KiB events: the slow reader's backlog must outgrow the kernel's
+        // socket buffers (several MiB on loopback) within the run.
+        let rep = load::run(&suite::s9_load(base(port), 4, 1000.0, 3.0, 4096)).await?;
+        let text = rep.to_text();
+        assert_eq!(rep.slow_clients, 1, "{text}");
+        assert_eq!(rep.fast_missing, 0, "{policy}: {text}");
+        assert_eq!(rep.fast_disconnected, 0, "{policy}: {text}");
+        let dropped = hub.stats(false).dropped;
+        if policy == "disconnect" {
+            assert_eq!(rep.slow_disconnected, 1, "{text}");
+            assert_eq!(dropped.overflow_disconnects, 1, "{text}");
+        } else {
+            assert_eq!(rep.slow_disconnected, 0, "{text}");
+            assert!(dropped.queue_full > 0, "{text}");
+            assert!(rep.slow_events < rep.events_published, "{text}");
+            assert!(rep.events_published > 0, "{text}");
+        }
+        let _ = stop.send(());
+        server.await??;
+    }
     Ok(())
 }

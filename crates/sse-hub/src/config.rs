@@ -74,6 +74,8 @@ pub struct Config {
     pub(crate) turn_away_retry: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) overflow: Overflow,
+    pub(crate) overflow_retry_max: Duration,
+    pub(crate) overflow_memory: usize,
     pub(crate) max_connections: usize,
     pub(crate) max_sockets: Option<usize>,
     pub(crate) max_sockets_per_ip: Option<usize>,
@@ -121,6 +123,8 @@ impl Config {
             turn_away_retry: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             overflow: Overflow::DropNewest,
+            overflow_retry_max: Duration::from_secs(60),
+            overflow_memory: 4096,
             max_connections: 10_000,
             max_sockets: None,
             max_sockets_per_ip: None,
@@ -249,6 +253,30 @@ impl Config {
     #[must_use]
     pub fn overflow(mut self, overflow: Overflow) -> Self {
         self.overflow = overflow;
+        self
+    }
+
+    /// Longest `retry:` given to a client cut for overflow. Under
+    /// [`Overflow::Disconnect`] a cut client gets `retry:` and a
+    /// `slow-consumer` control event before the close; each time in a row it
+    /// is cut again before catching up (for instance during its replay) the
+    /// `retry:` doubles, from [`retry`](Self::retry) up to this, so a client
+    /// that cannot keep up backs off instead of looping through reconnects.
+    /// Default: 60 s.
+    #[must_use]
+    pub fn overflow_retry_max(mut self, max: Duration) -> Self {
+        self.overflow_retry_max = max;
+        self
+    }
+
+    /// How many cut clients the hub remembers for that backoff, keyed by the
+    /// event id each will present as `Last-Event-ID` (oldest forgotten first;
+    /// each also forgotten after twice `overflow_retry_max` plus a minute).
+    /// About 100 bytes plus the id per entry. 0 turns the memory off (every
+    /// cut then gets the base `retry:`). Default: 4,096.
+    #[must_use]
+    pub fn overflow_memory(mut self, entries: usize) -> Self {
+        self.overflow_memory = entries;
         self
     }
 
@@ -500,6 +528,7 @@ impl Config {
             ("write_timeout", self.write_timeout),
             ("header_timeout", self.header_timeout),
             ("replay_timeout", self.replay_timeout),
+            ("overflow_retry_max", self.overflow_retry_max),
         ];
         for (name, value) in positive {
             if value < Duration::from_millis(1) {

@@ -30,7 +30,19 @@ pub const AUTH_EXPIRED: &str = "auth-expired";
 /// Event types a publisher may not use: the hub's own control events. A published event of one of these types would look to a client
 /// exactly like the hub speaking, so [`Hub::publish`](crate::Hub::publish)
 /// refuses them. Matching is exact (EventSource listeners are case-sensitive).
-pub const RESERVED_TYPES: &[&str] = &[CONNECTED, RESYNC, SERVER_SHUTDOWN, OVERLOADED, AUTH_EXPIRED];
+pub const RESERVED_TYPES: &[&str] = &[
+    CONNECTED,
+    RESYNC,
+    SERVER_SHUTDOWN,
+    OVERLOADED,
+    AUTH_EXPIRED,
+    SLOW_CONSUMER,
+];
+
+/// Type of the event sent before closing a connection whose queue filled
+/// under [`Overflow::Disconnect`](crate::Overflow::Disconnect), with how many
+/// times in a row it was cut and the `retry:` it was given.
+pub const SLOW_CONSUMER: &str = "slow-consumer";
 
 /// Why a client must resynchronise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,6 +92,29 @@ pub(crate) fn resync(reason: ResyncReason) -> Bytes {
     }
     let mut buf = BytesMut::new();
     event(&mut buf, RESYNC, &Resync { reason });
+    buf.freeze()
+}
+
+/// `retry:` then `slow-consumer`: the goodbye of a connection cut for
+/// overflow (see `hub::strikes`).
+pub(crate) fn slow_consumer(strikes: u32, retry_ms: u64) -> Bytes {
+    #[derive(Serialize)]
+    struct SlowConsumer {
+        reason: &'static str,
+        strikes: u32,
+        retry_ms: u64,
+    }
+    let mut buf = BytesMut::new();
+    wire::encode_retry(&mut buf, retry_ms);
+    event(
+        &mut buf,
+        SLOW_CONSUMER,
+        &SlowConsumer {
+            reason: "queue_full",
+            strikes,
+            retry_ms,
+        },
+    );
     buf.freeze()
 }
 

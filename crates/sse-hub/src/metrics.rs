@@ -144,6 +144,12 @@ impl Collector for HubCollector {
         }
         counter(
             &mut encoder,
+            "sse_hub_overflow_repeats",
+            "Connections cut for overflow again after reconnecting, before catching up (their retry grew).",
+            stats.dropped.overflow_repeats,
+        )?;
+        counter(
+            &mut encoder,
             "sse_hub_connects",
             "Connections accepted.",
             stats.connects,

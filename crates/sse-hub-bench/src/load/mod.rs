@@ -55,6 +55,12 @@ pub struct LoadConfig {
     /// Pause after all clients connected, before measuring RSS and
     /// publishing, in milliseconds.
     pub ready_wait_ms: u64,
+    /// Of `clients`, how many read slowly: at most `slow_read_bps` bytes per
+    /// second, through a small socket receive buffer (so the server sees its
+    /// socket fill instead of the kernel absorbing the backlog).
+    pub slow_clients: usize,
+    /// Read rate of a slow client, bytes per second.
+    pub slow_read_bps: u64,
 }
 
 impl Default for LoadConfig {
@@ -76,6 +82,8 @@ impl Default for LoadConfig {
             timeout_s: 60.0,
             connect_concurrency: 128,
             ready_wait_ms: 200,
+            slow_clients: 0,
+            slow_read_bps: 0,
         }
     }
 }
@@ -110,6 +118,8 @@ impl LoadConfig {
                 self.connect_concurrency.to_string(),
             ),
             ("--ready-wait-ms", self.ready_wait_ms.to_string()),
+            ("--slow-clients", self.slow_clients.to_string()),
+            ("--slow-read-bps", self.slow_read_bps.to_string()),
         ]
         .into_iter()
         .flat_map(|(k, v)| [k.to_owned(), v])
@@ -154,6 +164,9 @@ struct Shared {
     base: Instant,
     attempts_done: AtomicUsize,
     connected: AtomicUsize,
+    /// Slow clients connected (they are left out of `distinct` and
+    /// `last_recv_us`: the run settles on the others).
+    slow_connected: AtomicUsize,
     distinct: AtomicU64,
     last_recv_us: AtomicU64,
     first_error: Mutex<Option<String>>,
@@ -176,6 +189,8 @@ impl Shared {
 #[derive(Debug, Default)]
 struct ClientResult {
     connected: bool,
+    /// A slow reader (see `LoadConfig::slow_clients`).
+    slow: bool,
     received: u64,
     distinct: u64,
     duplicated: u64,
@@ -189,6 +204,10 @@ struct ClientResult {
 }
 
 const READ_BUF: usize = 8 * 1024;
+/// Socket receive buffer of a slow client.
+const SLOW_RCVBUF: u32 = 4 * 1024;
+/// How long a slow client reads what is left after the run stops.
+const SLOW_DRAIN: Duration = Duration::from_secs(3);
 /// Latencies a client buffers before recording into its histogram directly.
 const LATENCY_BUF: u64 = 4096;
 
@@ -199,8 +218,12 @@ async fn client(
     connect_sem: Arc<Semaphore>,
     mut stop: oneshot::Receiver<()>,
     events: u64,
+    slow_bps: Option<u64>,
 ) -> ClientResult {
-    let mut res = ClientResult::default();
+    let mut res = ClientResult {
+        slow: slow_bps.is_some(),
+        ..ClientResult::default()
+    };
     let mut http = ResponseParser::new();
     let mut sse = SseParser::new("bench");
     let mut buf = vec![0u8; READ_BUF];
@@ -209,7 +232,11 @@ async fn client(
 
     let connect = async {
         let _permit = connect_sem.acquire().await?;
-        let mut s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        if slow_bps.is_some() {
+            socket.set_recv_buffer_size(SLOW_RCVBUF)?;
+        }
+        let mut s = tokio::time::timeout(Duration::from_secs(10), socket.connect(addr))
             .await
             .context("connect timed out")??;
         s.set_nodelay(true)?;
@@ -251,6 +278,9 @@ async fn client(
     };
     res.connected = true;
     shared.connected.fetch_add(1, Ordering::Relaxed);
+    if res.slow {
+        shared.slow_connected.fetch_add(1, Ordering::Relaxed);
+    }
 
     let words = events.div_ceil(64) as usize;
     let mut seen = vec![0u64; words];
@@ -305,27 +335,61 @@ async fn client(
         sse.feed(&early, &mut |d| process(d, at, &mut res, &mut new));
     }
     let mut last_read_us = shared.now_us();
+    // A slow reader, once the run stops, reads what is left at full speed
+    // until this deadline: a stream the server ended (cut for overflow)
+    // reaches its end, one still open does not. Until then the data the
+    // server wrote before cutting it sits in the kernel's buffers.
+    let mut draining_until: Option<tokio::time::Instant> = None;
+    let drain_deadline = || tokio::time::Instant::now() + SLOW_DRAIN;
     loop {
         if new > 0 {
             res.distinct += new;
-            shared.distinct.fetch_add(new, Ordering::Relaxed);
-            shared
-                .last_recv_us
-                .fetch_max(last_read_us, Ordering::Relaxed);
+            if !res.slow {
+                shared.distinct.fetch_add(new, Ordering::Relaxed);
+                shared
+                    .last_recv_us
+                    .fetch_max(last_read_us, Ordering::Relaxed);
+            }
             new = 0;
         }
-        let read = tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            r = stream.read(&mut buf) => match r {
-                Ok(r) if r.n > 0 => r,
-                _ => {
+        let read = if let Some(until) = draining_until {
+            match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+                Ok(Ok(r)) if r.n > 0 => r,
+                Ok(_) => {
                     res.ended_early = true;
                     break;
                 }
-            },
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    if res.slow {
+                        draining_until = Some(drain_deadline());
+                        continue;
+                    }
+                    break;
+                }
+                r = stream.read(&mut buf) => match r {
+                    Ok(r) if r.n > 0 => r,
+                    _ => {
+                        res.ended_early = true;
+                        break;
+                    }
+                },
+            }
         };
         let n = read.n;
+        if let Some(bps) = slow_bps.filter(|&bps| bps > 0 && draining_until.is_none()) {
+            // Read no faster than `bps`: pause as long as these bytes take.
+            let pause = Duration::from_secs_f64(n as f64 / bps as f64);
+            tokio::select! {
+                biased;
+                _ = &mut stop => draining_until = Some(drain_deadline()),
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
         res.bytes += n as u64;
         let now = shared.now_us();
         last_read_us = now;
@@ -350,7 +414,9 @@ async fn client(
     }
     if new > 0 {
         res.distinct += new;
-        shared.distinct.fetch_add(new, Ordering::Relaxed);
+        if !res.slow {
+            shared.distinct.fetch_add(new, Ordering::Relaxed);
+        }
     }
     for &l in &lats {
         record(&mut hist, u64::from(l));
@@ -408,6 +474,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
         base: Instant::now(),
         attempts_done: AtomicUsize::new(0),
         connected: AtomicUsize::new(0),
+        slow_connected: AtomicUsize::new(0),
         distinct: AtomicU64::new(0),
         last_recv_us: AtomicU64::new(0),
         first_error: Mutex::new(None),
@@ -437,6 +504,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
             sem.clone(),
             stop_rx,
             events,
+            (clients.len() < cfg.slow_clients).then_some(cfg.slow_read_bps),
         ));
     }
     let mut timed_out = false;
@@ -503,10 +571,12 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
     let pub_end_us = shared.now_us();
     let publish_duration = pub_start.elapsed();
 
-    // Settle.
+    // Settle (on the clients that keep up).
     let expected = ps.events_ok * connected as u64;
+    let fast = connected - shared.slow_connected.load(Ordering::Relaxed);
+    let fast_expected = ps.events_ok * fast as u64;
     loop {
-        if shared.distinct.load(Ordering::Relaxed) >= expected {
+        if shared.distinct.load(Ordering::Relaxed) >= fast_expected {
             break;
         }
         let last = shared.last_recv_us.load(Ordering::Relaxed).max(pub_end_us);
@@ -540,6 +610,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
         publish_body_bytes: ps.body_bytes,
         payload_bytes: cfg.payload as u64,
         publish_duration_ms: publish_duration.as_millis() as u64,
+        publish_rate_per_s: ps.events_ok as f64 / publish_duration.as_secs_f64().max(1e-6),
         deliveries_expected: expected,
         timed_out,
         ..LoadReport::default()
@@ -559,6 +630,14 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
                 rep.bytes_received += r.bytes;
                 if r.ended_early {
                     rep.clients_disconnected += 1;
+                }
+                if r.slow {
+                    rep.slow_clients += 1;
+                    rep.slow_disconnected += u64::from(r.ended_early);
+                    rep.slow_events += r.distinct;
+                } else {
+                    rep.fast_disconnected += u64::from(r.ended_early);
+                    rep.fast_missing += ps.events_ok.saturating_sub(r.distinct);
                 }
                 per_client.push(r.distinct);
                 if let Some(h) = &r.hist {

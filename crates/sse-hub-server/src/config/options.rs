@@ -207,6 +207,12 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_OVERFLOW", value_name = "POLICY")]
     pub overflow: Option<OverflowPolicy>,
 
+    /// Longest `retry:` for a client cut by --overflow disconnect: each time
+    /// in a row it is cut again before catching up, its `retry:` doubles from
+    /// --retry-ms up to this, in ms [default: 60000]
+    #[arg(long, env = "SSE_HUB_OVERFLOW_RETRY_MAX_MS", value_name = "MS")]
+    pub overflow_retry_max_ms: Option<u64>,
+
     /// Open connections accepted at once; more are told to retry later [default: 10000]
     #[arg(long, env = "SSE_HUB_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
@@ -502,6 +508,7 @@ impl Options {
             min_write_interval_ms,
             direct_write_gap_ms,
             overflow,
+            overflow_retry_max_ms,
             max_connections,
             max_topics_per_connection,
             max_topics_per_event,

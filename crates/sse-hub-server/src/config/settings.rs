@@ -98,6 +98,8 @@ pub struct Settings {
     pub direct_write_gap: Option<Duration>,
     /// Full-queue policy.
     pub overflow: OverflowPolicy,
+    /// Longest `retry:` of a client cut again and again for overflow.
+    pub overflow_retry_max: Duration,
     /// Connection cap.
     pub max_connections: usize,
     /// Patterns per connection.
@@ -150,6 +152,7 @@ impl Settings {
                 OverflowPolicy::Drop => sse_hub::Overflow::DropNewest,
                 OverflowPolicy::Disconnect => sse_hub::Overflow::Disconnect,
             })
+            .overflow_retry_max(self.overflow_retry_max)
             .max_connections(self.max_connections)
             .max_topics_per_connection(self.max_topics_per_connection)
             .max_topics_per_event(self.max_topics_per_event)
@@ -308,6 +311,7 @@ impl Options {
             .filter(|gap| !gap.is_zero()),
             overflow: self.overflow.unwrap_or(OverflowPolicy::Disconnect),
             max_connections,
+            overflow_retry_max: ms("overflow-retry-max-ms", self.overflow_retry_max_ms, 60_000)?,
             max_topics_per_connection: count(
                 "max-topics-per-connection",
                 self.max_topics_per_connection,

@@ -24,10 +24,18 @@ pub(crate) async fn json_body(
     request: Request,
     max_body: usize,
 ) -> Result<serde_json::Value, Error> {
+    let bytes = json_bytes(request, max_body).await?;
+    check_json(&bytes)?;
+    parse_json(&bytes)
+}
+
+/// The body as JSON text, not parsed yet (see [`json_body`]): 415 unless
+/// the content type is JSON, 413 over the body limit.
+pub(crate) async fn json_bytes(request: Request, max_body: usize) -> Result<Bytes, Error> {
     if !is_json(request.headers().get(header::CONTENT_TYPE)) {
         return Err(Error::UnsupportedMediaType);
     }
-    let bytes = Bytes::from_request(request, &())
+    Bytes::from_request(request, &())
         .await
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -35,12 +43,22 @@ pub(crate) async fn json_body(
             } else {
                 Error::BodyUnreadable
             }
-        })?;
-    let mut check = serde_json::Deserializer::from_slice(&bytes);
+        })
+}
+
+/// 400 unless `bytes` is one JSON document without a duplicate key at any
+/// depth. A walk without building anything: keys are borrowed where they
+/// need no unescaping.
+pub(crate) fn check_json(bytes: &[u8]) -> Result<(), Error> {
+    let mut check = serde_json::Deserializer::from_slice(bytes);
     serde::Deserialize::deserialize(&mut check)
         .and_then(|NoDuplicateKeys| check.end())
-        .map_err(|err| Error::InvalidJson(err.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|err| Error::InvalidJson(err.to_string()))
+        .map_err(|err| Error::InvalidJson(err.to_string()))
+}
+
+/// Parses a JSON body already checked by [`check_json`] into a value.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, Error> {
+    serde_json::from_slice(bytes).map_err(|err| Error::InvalidJson(err.to_string()))
 }
 
 /// Walks a JSON document and fails on the first object with a key twice:
@@ -93,9 +111,20 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut keys = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if keys.contains(&key) {
+        // Most objects are small: a linear scan of borrowed keys beats
+        // hashing owned ones (this walk runs on every publish); past a few
+        // keys a set keeps a large object linear.
+        const SCAN: usize = 16;
+        let mut keys: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        let mut many: std::collections::HashSet<std::borrow::Cow<'de, str>> =
+            std::collections::HashSet::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let seen = if many.is_empty() {
+                keys.contains(&key)
+            } else {
+                many.contains(&key)
+            };
+            if seen {
                 let mut end = key.len().min(64);
                 while !key.is_char_boundary(end) {
                     end -= 1;
@@ -107,9 +136,43 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
                 )));
             }
             map.next_value::<NoDuplicateKeys>()?;
-            keys.insert(key);
+            if many.is_empty() && keys.len() < SCAN {
+                keys.push(key);
+            } else {
+                many.extend(keys.drain(..));
+                many.insert(key);
+            }
         }
         Ok(NoDuplicateKeys)
+    }
+}
+
+/// An object key, borrowed from the body unless it had escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Owned(key.to_owned())))
+            }
+
+            fn visit_string<E>(self, key: String) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Owned(key)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

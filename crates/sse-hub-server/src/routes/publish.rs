@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sse_hub::{Event, Metadata, Priority, Scope};
 
-use super::{from_value, json_body};
+use super::{check_json, from_value, json_bytes, parse_json};
 use crate::app::AppState;
 use crate::error::Error;
 
@@ -174,32 +174,15 @@ pub(crate) async fn publish(
     if state.hub.is_draining() {
         return Err(Error::Draining);
     }
-    let body = json_body(request, state.api.max_body_bytes).await?;
-    let (items, batch) = match body {
-        Value::Array(items) => (items, true),
-        single => (vec![single], false),
-    };
-    let max = state.api.max_batch;
-    if items.len() > max {
-        return Err(Error::TooManyEvents {
-            count: items.len(),
-            max,
-        });
-    }
-    if items.is_empty() {
-        return Err(Error::InvalidBody("no events to publish".to_owned()));
-    }
+    let bytes = json_bytes(request, state.api.max_body_bytes).await?;
+    // Duplicate keys at any depth are refused before either path reads it.
+    check_json(&bytes)?;
+    let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let index = |i: usize| batch.then_some(i);
-    let mut requests = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            from_value::<PublishRequest>(item).map_err(|message| Error::InvalidEvent {
-                index: index(i),
-                message,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut requests = match typed(&bytes, state.api.max_batch) {
+        Some(requests) => requests,
+        None => checked(parse_json(&bytes)?, state.api.max_batch)?,
+    };
     // Every event is checked before any is published.
     for (i, request) in requests.iter_mut().enumerate() {
         request
@@ -246,4 +229,47 @@ pub(crate) async fn publish(
                 .collect(),
         }),
     ))
+}
+
+/// The fast path: the body parsed straight into publish requests, in one
+/// pass and without an intermediate JSON tree. `None` for anything it does
+/// not take as is (invalid JSON or fields, too many events, an empty array):
+/// [`checked`] then finds the same problem with its precise error (which
+/// event, which field), so answers do not depend on which path ran.
+fn typed(bytes: &[u8], max_batch: usize) -> Option<Vec<PublishRequest>> {
+    let requests = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<PublishRequest>>(bytes).ok()?,
+        Some(b'{') => vec![serde_json::from_slice::<PublishRequest>(bytes).ok()?],
+        _ => return None,
+    };
+    (!requests.is_empty() && requests.len() <= max_batch).then_some(requests)
+}
+
+/// The checked path: the body as a JSON value, each event read on its own so
+/// that an error names the event (its index in an array) and the field.
+fn checked(body: Value, max: usize) -> Result<Vec<PublishRequest>, Error> {
+    let (items, batch) = match body {
+        Value::Array(items) => (items, true),
+        single => (vec![single], false),
+    };
+    if items.len() > max {
+        return Err(Error::TooManyEvents {
+            count: items.len(),
+            max,
+        });
+    }
+    if items.is_empty() {
+        return Err(Error::InvalidBody("no events to publish".to_owned()));
+    }
+    let index = |i: usize| batch.then_some(i);
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            from_value::<PublishRequest>(item).map_err(|message| Error::InvalidEvent {
+                index: index(i),
+                message,
+            })
+        })
+        .collect()
 }

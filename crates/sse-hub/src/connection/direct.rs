@@ -88,11 +88,16 @@ impl Shared {
             return;
         };
         let mut events = 0;
+        let mut last_id = None;
         for frame in state.lanes.instant() {
-            if frame.id.is_some() {
+            if let Some(id) = &frame.id {
                 events += 1;
                 hub.observe_latency(frame, now);
+                last_id = Some(id.clone());
             }
+        }
+        if last_id.is_some() {
+            state.last_id = last_id;
         }
         state.lanes.clear_instant();
         // Like the stream's own writes: one that found a backlog holds the

@@ -184,6 +184,13 @@ pub(crate) struct State {
     pub(crate) written_at: Option<(Instant, bool)>,
     /// A direct write was requested and has not run yet.
     pub(crate) direct_pending: bool,
+    /// The id of the last event a direct write sent, or the `Last-Event-ID`
+    /// (or last replayed id) the connection started from: the stream takes
+    /// it as the id its client would resume after.
+    pub(crate) last_id: Option<Arc<str>>,
+    /// Times in a row this client was cut for overflow without catching up
+    /// in between (inherited on reconnect; see `hub::strikes`).
+    pub(crate) strikes: u32,
 }
 
 /// Longest inter-arrival gap the average counts: a connection that idled
@@ -325,6 +332,8 @@ impl Shared {
                 arrival_gap_us: MAX_COUNTED_GAP_US,
                 written_at: None,
                 direct_pending: false,
+                last_id: None,
+                strikes: 0,
             }),
             counters: Counters::default(),
             connected_at: SystemTime::now(),

@@ -54,6 +54,13 @@ struct Live {
     /// When the credential the stream was opened with expires: the stream
     /// then writes `auth-expired` and ends.
     expires_at: Option<Instant>,
+    /// The id of the last event handed to the writer (or the one the client
+    /// resumed after): what its client will present as `Last-Event-ID`.
+    last_id: Option<Arc<str>>,
+    /// The `slow-consumer` goodbye was written; the stream ends next.
+    said_goodbye: bool,
+    /// When the connection was registered.
+    started: Instant,
 }
 
 impl EventStream {
@@ -82,6 +89,9 @@ impl EventStream {
                 last_event_write: None,
                 lifetime_end,
                 expires_at,
+                last_id: None,
+                said_goodbye: false,
+                started: now,
             }),
         }
     }
@@ -168,7 +178,23 @@ impl Live {
             self.last_write = self.last_write.max(at);
             self.last_event_write = backlog.then_some(at);
         }
-        if state.close.is_some() {
+        if let Some(id) = state.last_id.take() {
+            // Sent by a direct write while parked, or where the connection
+            // started from: either way later than what this stream wrote.
+            self.last_id = Some(id);
+        }
+        if let Some(reason) = state.close {
+            if reason == CloseReason::Overflow && !self.said_goodbye {
+                self.said_goodbye = true;
+                // A connection that stayed open this long without being cut
+                // had caught up: this cut starts a new series.
+                let caught_up = now.saturating_duration_since(self.started)
+                    >= self.hub.config.overflow_retry_max;
+                let inherited = if caught_up { 0 } else { state.strikes };
+                let strikes = inherited.saturating_add(1);
+                drop(state);
+                return Step::Write(self.slow_consumer(strikes, now));
+            }
             return Step::End;
         }
         if self.expires_at.is_some_and(|at| now >= at) {
@@ -271,6 +297,25 @@ impl Live {
         Step::Park(deadline)
     }
 
+    /// The goodbye of a connection cut for overflow for the `strikes`-th
+    /// time in a row: remembered by the id its client will resume after, so
+    /// that a reconnect cut again gets a longer `retry:` (see `hub::strikes`).
+    fn slow_consumer(&self, strikes: u32, now: Instant) -> Bytes {
+        let config = &self.hub.config;
+        if let Some(id) = &self.last_id {
+            self.hub.strikes.record(id.clone(), strikes, now);
+        }
+        if strikes > 1 {
+            self.hub
+                .stats
+                .overflow_repeats
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let retry = crate::hub::strikes::backoff(config.retry, strikes, config.overflow_retry_max);
+        let retry = crate::hub::jittered(retry, config.retry_jitter);
+        crate::control::slow_consumer(strikes, crate::hub::millis(retry))
+    }
+
     /// Packs pending frames into one chunk of at most `max_write_bytes`
     /// (a lone frame is passed through without copying) and says how many
     /// events it holds. Expired frames are counted and skipped. `None` if
@@ -295,9 +340,10 @@ impl Live {
                 break;
             };
             size += frame.bytes.len();
-            if frame.id.is_some() {
+            if let Some(id) = &frame.id {
                 events += 1;
                 self.hub.observe_latency(&frame, now);
+                self.last_id = Some(id.clone());
             }
             match (&first, &mut buf) {
                 (None, _) => first = Some(frame),

@@ -12,6 +12,7 @@ pub(crate) mod ids;
 mod publish;
 pub(crate) mod registry;
 mod stats;
+pub(crate) mod strikes;
 mod subscribe;
 
 use std::fmt;
@@ -62,6 +63,8 @@ pub(crate) struct HubInner {
     pub(crate) stopping: watch::Sender<bool>,
     /// Direct writes requested and not yet run (see `fanout`).
     pub(crate) direct_backlog: AtomicUsize,
+    /// Clients cut for overflow, for the reconnect backoff.
+    pub(crate) strikes: strikes::Strikes,
 }
 
 impl Hub {
@@ -72,8 +75,10 @@ impl Hub {
     /// [`ConfigError`] when a setting is out of range (zero buffer, retry 0, ...).
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
+        let strikes = strikes::Strikes::new(config.overflow_memory, config.overflow_retry_max);
         Ok(Self {
             inner: Arc::new(HubInner {
+                strikes,
                 config,
                 registry: RwLock::new(Registry::default()),
                 stats: stats::Counters::default(),

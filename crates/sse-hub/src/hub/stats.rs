@@ -27,6 +27,7 @@ pub(crate) struct Counters {
     pub(crate) dropped_full: AtomicU64,
     pub(crate) dropped_paused: AtomicU64,
     pub(crate) disconnected_overflow: AtomicU64,
+    pub(crate) overflow_repeats: AtomicU64,
     pub(crate) write_timeouts: AtomicU64,
     pub(crate) connects: AtomicU64,
     pub(crate) disconnects: AtomicU64,
@@ -241,6 +242,10 @@ pub struct Dropped {
     pub paused_overflow: u64,
     /// Connections closed because their queue was full (`Overflow::Disconnect`).
     pub overflow_disconnects: u64,
+    /// Of those, connections that had themselves reconnected after being cut
+    /// and were cut again before catching up (their `retry:` grew; see
+    /// [`Config::overflow_retry_max`](crate::Config::overflow_retry_max)).
+    pub overflow_repeats: u64,
     /// Connections closed because they did not take data in time.
     pub write_timeouts: u64,
 }
@@ -331,6 +336,7 @@ impl Hub {
                 queue_full: load(&c.dropped_full),
                 paused_overflow: load(&c.dropped_paused),
                 overflow_disconnects: load(&c.disconnected_overflow),
+                overflow_repeats: load(&c.overflow_repeats),
                 write_timeouts: load(&c.write_timeouts),
             },
             expired: load(&c.expired),

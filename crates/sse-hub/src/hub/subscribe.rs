@@ -82,6 +82,18 @@ impl Hub {
             registry.insert(shared.clone());
             shared
         };
+        if let Some(last_id) = connecting
+            .last_event_id
+            .as_deref()
+            .filter(|id| id.len() <= config.max_id_len)
+        {
+            // Where this client resumes from, and whether it was cut for
+            // overflow there (see `hub::strikes`).
+            let strikes = self.inner.strikes.get(last_id, Instant::now());
+            let mut state = shared.state.lock();
+            state.strikes = strikes;
+            state.last_id = Some(Arc::from(last_id));
+        }
         self.inner.stats.connects.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let lifetime_end = self.lifetime_end(now);
@@ -320,6 +332,7 @@ impl Hub {
         let patterns = shared.topics.lock().clone();
         let mut ids: HashSet<Arc<str>> = HashSet::new();
         let mut sent = 0u64;
+        let mut last_sent: Option<Arc<str>> = None;
         let mut seen = 0usize;
         let mut cursor = last_id.to_owned();
         let gap = loop {
@@ -361,6 +374,9 @@ impl Hub {
                         &event.data,
                     );
                     sent += 1;
+                    // Where the client will resume from if it is cut (see
+                    // `hub::strikes`).
+                    last_sent = Some(Arc::<str>::from(event.id.as_str()));
                 }
                 ids.insert(Arc::from(event.id.as_str()));
                 seen += 1;
@@ -376,6 +392,9 @@ impl Hub {
                 _ => break Some(ResyncReason::ReplayTruncated),
             }
         };
+        if last_sent.is_some() {
+            shared.state.lock().last_id = last_sent;
+        }
         if !ids.is_empty() {
             // A publisher may have appended a replayed event and not yet
             // offered it to this (already registered) connection: it

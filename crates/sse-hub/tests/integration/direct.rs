@@ -206,7 +206,8 @@ async fn a_full_socket_turns_direct_writes_back_into_stream_writes_intact() {
         Config::new()
             .direct_write_gap(Some(Duration::ZERO))
             .max_event_bytes(128 * 1024)
-            .send_buffer_size(4096),
+            .send_buffer_size(4096)
+            .send_buffer_bytes(16 << 20),
     )
     .unwrap();
     let mut socket = raw_subscriber(&hub).await;

@@ -40,7 +40,13 @@ async fn full_queue_disconnects_under_the_disconnect_policy() {
     for n in 0..3 {
         hub.publish(instant(&n.to_string())).unwrap();
     }
-    // The stream ends so the client reconnects (and replays with Last-Event-ID).
+    // The client is told why, and when to come back; then the stream ends
+    // so it reconnects (and replays with Last-Event-ID).
+    let goodbye = client.next(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(goodbye.event, "slow-consumer");
+    assert!(goodbye.id.is_empty(), "control events carry no id");
+    let data: serde_json::Value = serde_json::from_str(&goodbye.data).unwrap();
+    assert_eq!(data["strikes"], 1);
     assert!(client.next(Duration::from_secs(1)).await.is_none());
     assert_eq!(hub.stats(false).dropped.overflow_disconnects, 1);
     assert_eq!(hub.connection_count(), 0);

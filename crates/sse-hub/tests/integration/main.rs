@@ -13,6 +13,8 @@ mod common;
 mod direct;
 mod drain;
 mod helpers;
+mod high_rate;
 mod http;
 mod lanes;
 mod lifecycle;
+mod overflow;
