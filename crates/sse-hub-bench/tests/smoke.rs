@@ -196,15 +196,14 @@ async fn start_hub(
         std::iter::empty::<(std::ffi::OsString, std::ffi::OsString)>(),
     )?
     .resolve()?;
-    let hub = app::build_hub(&settings, settings.hub_config()).await?;
-    let router = app::router(hub.clone(), settings.api_options());
+    let app = app::build(&settings, settings.hub_config()).await?;
+    let hub = app.hub.clone();
     let listener = sse_hub::axum::DeadlineListener::bind(settings.listen, hub.config()).await?;
     let port = axum::serve::Listener::local_addr(&listener)?.port();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app::serve(
         listener,
-        router,
-        hub.clone(),
+        app,
         std::time::Duration::from_secs(1),
         std::time::Duration::from_secs(1),
         async move {

@@ -564,8 +564,8 @@ mod tests {
 
     #[test]
     fn control_tokens_are_random_and_compared_exactly() {
-        let a = Shared::new(1, Metadata::default(), Vec::new(), None, 8);
-        let b = Shared::new(2, Metadata::default(), Vec::new(), None, 8);
+        let a = Shared::new(1, Metadata::default(), Vec::new(), None, 8, 1 << 20);
+        let b = Shared::new(2, Metadata::default(), Vec::new(), None, 8, 1 << 20);
         let token = a.control_token.to_hex();
         assert_eq!(token.len(), 32);
         assert_ne!(token, b.control_token.to_hex());
