@@ -37,10 +37,12 @@ pub(crate) struct Strikes {
 
 #[derive(Debug, Default)]
 struct Inner {
-    counts: HashMap<Arc<str>, (u32, Instant)>,
-    /// Insertion order, for eviction; an entry whose instant no longer
+    /// Id → (strikes, when recorded, record number).
+    counts: HashMap<Arc<str>, (u32, Instant, u64)>,
+    /// Record order, for eviction; an entry whose record number no longer
     /// matches `counts` was updated since and is skipped.
-    order: VecDeque<(Arc<str>, Instant)>,
+    order: VecDeque<(Arc<str>, u64)>,
+    records: u64,
 }
 
 impl Strikes {
@@ -59,8 +61,8 @@ impl Strikes {
         inner
             .counts
             .get(id)
-            .filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl)
-            .map_or(0, |(strikes, _)| *strikes)
+            .filter(|(_, at, _)| now.saturating_duration_since(*at) < self.ttl)
+            .map_or(0, |(strikes, _, _)| *strikes)
     }
 
     /// Remembers that a client which will resume after `id` has `strikes`.
@@ -69,23 +71,31 @@ impl Strikes {
             return;
         }
         let mut inner = self.inner.lock();
-        inner.counts.insert(id.clone(), (strikes, now));
-        inner.order.push_back((id, now));
-        let Inner { counts, order } = &mut *inner;
-        while let Some((oldest, at)) = order.front() {
-            let stale = counts.get(oldest).is_none_or(|(_, current)| current != at);
-            let expired = now.saturating_duration_since(*at) >= self.ttl;
-            if !stale && !expired && counts.len() <= self.capacity {
+        let Inner {
+            counts,
+            order,
+            records,
+        } = &mut *inner;
+        *records += 1;
+        counts.insert(id.clone(), (strikes, now, *records));
+        order.push_back((id, *records));
+        while let Some((oldest, record)) = order.front() {
+            let current = counts.get(oldest).filter(|(_, _, r)| r == record);
+            let Some(&(_, at, _)) = current else {
+                // Updated or removed since: a stale entry.
+                order.pop_front();
+                continue;
+            };
+            let expired = now.saturating_duration_since(at) >= self.ttl;
+            if !expired && counts.len() <= self.capacity {
                 break;
             }
-            if !stale {
-                counts.remove(oldest);
-            }
+            counts.remove(oldest);
             order.pop_front();
         }
         // Updates leave stale entries behind; keep the queue proportional.
         if order.len() > 2 * self.capacity.max(16) {
-            order.retain(|(id, at)| counts.get(id).is_some_and(|(_, current)| current == at));
+            order.retain(|(id, record)| counts.get(id).is_some_and(|(_, _, r)| r == record));
         }
     }
 
