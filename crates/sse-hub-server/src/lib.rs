@@ -15,7 +15,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /events?topic=T` | subscribe; `topic` repeatable, wildcards allowed |
-//! | `POST /publish` | publish one JSON event or an array; 202 `{"ids": [...]}` |
+//! | `POST /publish` | publish one JSON event or an array; 202 `{"ids": [...], "events": [{"id", "recipients", "dropped"}]}` |
 //! | `POST /tickets` | a one-time ticket for `GET /events?ticket=` (JWT); 201 |
 //! | `POST /connections/{id}/pause`, `/resume` | hold / release batched and coalesced events |
 //! | `POST /connections/{id}/topics` | `{"add": [...], "remove": [...]}` without reconnecting |
