@@ -173,6 +173,14 @@ impl Replayer for FlushOnDrop {
     ) -> Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send + 'a>> {
         self.0.after(id, limit)
     }
+
+    fn after_next<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send + 'a>> {
+        self.0.after_next(id, limit)
+    }
 }
 
 impl Drop for FlushOnDrop {

@@ -337,7 +337,15 @@ impl Hub {
         let mut cursor = last_id.to_owned();
         let gap = loop {
             let limit = REPLAY_PAGE.min(MAX_REPLAY_EVENTS - seen);
-            let page = match tokio::time::timeout_at(deadline, replayer.after(&cursor, limit)).await
+            let page = match tokio::time::timeout_at(
+                deadline,
+                if seen == 0 {
+                    replayer.after(&cursor, limit)
+                } else {
+                    replayer.after_next(&cursor, limit)
+                },
+            )
+            .await
             {
                 Ok(Ok(page)) => page,
                 Ok(Err(err)) => {

@@ -142,4 +142,20 @@ pub trait Replayer: Send + Sync + fmt::Debug + 'static {
     /// `append` that returned before this call (see the module docs).
     fn after<'a>(&'a self, id: &'a str, limit: usize)
         -> BoxFuture<'a, Result<Replay, ReplayError>>;
+
+    /// The next page of a replay that [`after`](Self::after) started: events
+    /// after `id` (the last id of the previous page), at most `limit`.
+    ///
+    /// It need only see the appends the first page saw: whatever was appended
+    /// since reaches the (already registered) connection live. A remote store
+    /// therefore need not wait for its pending writes again, which keeps a
+    /// long replay to one wait however many pages it takes. The default calls
+    /// [`after`](Self::after).
+    fn after_next<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Replay, ReplayError>> {
+        self.after(id, limit)
+    }
 }

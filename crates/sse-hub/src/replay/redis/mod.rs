@@ -212,6 +212,11 @@ impl RedisReplayer {
 
     async fn read_after(&self, id: &str, limit: usize) -> Result<Replay, ReplayError> {
         self.flush().await?;
+        self.read_stored_after(id, limit).await
+    }
+
+    /// [`Self::read_after`] without waiting for pending writes.
+    async fn read_stored_after(&self, id: &str, limit: usize) -> Result<Replay, ReplayError> {
         let mut conn = self.conn.clone();
         let entry: Option<String> = redis::cmd("GET")
             .arg(self.keys.id(id))
@@ -277,6 +282,14 @@ impl Replayer for RedisReplayer {
         limit: usize,
     ) -> BoxFuture<'a, Result<Replay, ReplayError>> {
         Box::pin(self.read_after(id, limit))
+    }
+
+    fn after_next<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Replay, ReplayError>> {
+        Box::pin(self.read_stored_after(id, limit))
     }
 }
 
