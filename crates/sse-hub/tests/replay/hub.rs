@@ -18,7 +18,11 @@ fn hub_with(store: Arc<dyn sse_hub::replay::Replayer>) -> Hub {
             .replayer(store)
             .send_buffer_size(100_000)
             .overflow(Overflow::Disconnect)
-            .max_lifetime(None),
+            .max_lifetime(None)
+            // These tests are about what a replay carries. On a loaded
+            // machine a debug-build Redis replay can take longer than the
+            // 5 s default, which (rightly) ends in `resync`: not the subject.
+            .replay_timeout(60 * SEC),
     )
     .expect("config")
 }
