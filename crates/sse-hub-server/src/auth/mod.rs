@@ -27,10 +27,6 @@ use sse_hub::{Connecting, Connection, Pattern, Rejection};
 use crate::config::{AuthSettings, KeySource};
 use crate::error::Error;
 
-/// Most live one-time tickets held in memory (without `--redis-url`); more
-/// are refused (503) until some are redeemed or expire.
-pub(crate) const MAX_MEMORY_TICKETS: usize = 100_000;
-
 /// The server's authentication state, shared by handlers and the hub hook.
 pub(crate) struct Auth {
     pub(crate) settings: AuthSettings,
@@ -176,7 +172,7 @@ impl Auth {
                         )
                     })?,
             ),
-            None => Arc::new(MemoryTicketStore::new(MAX_MEMORY_TICKETS)),
+            None => Arc::new(MemoryTicketStore::new(settings.max_tickets)),
         };
         let anonymous = settings
             .anonymous_topics

@@ -61,6 +61,8 @@ pub struct AuthSettings {
     pub anonymous_topics: Vec<String>,
     /// One-time ticket lifetime.
     pub ticket_ttl: Duration,
+    /// Most tickets held in memory at once (`--max-tickets`).
+    pub max_tickets: usize,
     /// Redis holding tickets (set whenever `--redis-url` is); else memory.
     pub ticket_redis: Option<RedisUrl>,
     /// Key prefix of the tickets in Redis (`--redis-prefix`).
@@ -99,6 +101,7 @@ impl AuthSettings {
         options: &Options,
         listen: SocketAddr,
         ticket_ttl: Duration,
+        max_tickets: usize,
         redis_prefix: &str,
     ) -> Result<Self, ConfigError> {
         let loopback = listen.ip().is_loopback();
@@ -215,6 +218,7 @@ impl AuthSettings {
             cookie,
             anonymous_topics,
             ticket_ttl,
+            max_tickets,
             ticket_redis: options.redis_url.clone(),
             ticket_prefix: format!("{redis_prefix}:tickets"),
             admin_token: options.admin_token.clone(),

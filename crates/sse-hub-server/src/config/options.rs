@@ -132,6 +132,11 @@ pub struct Options {
     #[arg(long, env = "SSE_HUB_TICKET_TTL_MS", value_name = "MS", help_heading = AUTH)]
     pub ticket_ttl_ms: Option<u64>,
 
+    /// One-time tickets held at once in memory (without --redis-url); more are
+    /// refused (503) until some are redeemed or expire. About 1 KiB each [default: 100000]
+    #[arg(long, env = "SSE_HUB_MAX_TICKETS", value_name = "N", help_heading = AUTH)]
+    pub max_tickets: Option<usize>,
+
     /// Origin allowed cross-origin requests with credentials, exact (e.g.
     /// `https://app.example.com`); repeatable or comma-separated [default: none]
     #[arg(
@@ -496,6 +501,7 @@ impl Options {
             auth_cookie,
             anonymous_topics,
             ticket_ttl_ms,
+            max_tickets,
             cors_origin,
             allowed_host,
             flush_interval_ms,

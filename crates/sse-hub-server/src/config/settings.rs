@@ -228,6 +228,7 @@ impl Options {
             &self,
             listen,
             ms("ticket-ttl-ms", self.ticket_ttl_ms, 30_000)?,
+            count("max-tickets", self.max_tickets, 100_000)?,
             self.redis_prefix.as_deref().unwrap_or(DEFAULT_REDIS_PREFIX),
         )?;
         let log = self.log.unwrap_or_else(|| "info".to_owned());

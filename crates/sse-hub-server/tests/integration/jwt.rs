@@ -519,6 +519,25 @@ async fn tickets_are_single_use_scoped_and_live_until_the_token_expires() {
 }
 
 #[tokio::test]
+async fn the_memory_ticket_store_is_bounded_by_max_tickets() {
+    let server = jwt_server(&["--max-tickets", "1"]).await;
+    let token = hs(&claims(json!({"subscribe": ["t"]})));
+    let first: Value = ticket(&server, &token, None).await.json().await.unwrap();
+    let full = ticket(&server, &token, None).await;
+    assert_eq!(error_of(full, 503).await.0, "tickets_unavailable");
+    // Redeeming the held ticket makes room again.
+    let value = first["ticket"].as_str().unwrap();
+    let sse = Sse::open(
+        server
+            .client()
+            .get(server.url(&format!("/events?ticket={value}"))),
+    )
+    .await;
+    assert_eq!(sse.topics, ["t"]);
+    assert_eq!(ticket(&server, &token, None).await.status(), 201);
+}
+
+#[tokio::test]
 async fn a_bearer_stream_ends_with_auth_expired_at_exp() {
     let server = jwt_server(&["--jwt-leeway-s", "0", "--max-lifetime-s", "3600"]).await;
     let mut short = claims(json!({"subscribe": ["t"]}));
