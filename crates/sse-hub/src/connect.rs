@@ -20,7 +20,7 @@ use crate::event::Metadata;
 ///
 /// let connecting = Connecting::new()
 ///     .with_topics(["orders", "chat.*"])
-///     .with_metadata("tenant_id", "acme");
+///     .with_metadata("tenant", "acme");
 /// assert_eq!(connecting.topics.len(), 2);
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -28,7 +28,7 @@ use crate::event::Metadata;
 pub struct Connecting {
     /// Topic patterns to subscribe to (validated after `on_connect`).
     pub topics: Vec<String>,
-    /// Metadata used for group routing (`tenant_id`, `user_id`, ...).
+    /// Metadata used for group routing (`tenant`, `user`, ...).
     pub metadata: Metadata,
     /// The last event id the client saw (`Last-Event-ID` header or query).
     pub last_event_id: Option<String>,

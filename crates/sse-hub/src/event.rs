@@ -55,7 +55,7 @@ pub enum Scope {
     Intersect,
 }
 
-/// Key/value pairs a connection carries (`tenant_id`, `user_id`, ...), and the
+/// Key/value pairs a connection carries (`tenant`, `user`, ...), and the
 /// pairs an event's group requires.
 pub type Metadata = BTreeMap<String, String>;
 
@@ -70,7 +70,7 @@ pub type Metadata = BTreeMap<String, String>;
 /// let event = Event::new("progress")
 ///     .data("42")
 ///     .topic("imports.7")
-///     .group("tenant_id", "acme")
+///     .group("tenant", "acme")
 ///     .priority(Priority::Coalesced)
 ///     .coalesce_key("import:7")
 ///     .ttl(Duration::from_secs(30));

@@ -13,7 +13,7 @@
 //!
 //! **Where we differ from the seed, on purpose:** every helper given a tenant
 //! publishes with [`Scope::Intersect`]: the event reaches connections
-//! subscribed to the topic *and* carrying `tenant_id = <tenant>`. The seed
+//! subscribed to the topic *and* carrying `tenant = <tenant>` ([`TENANT_KEY`]). The seed
 //! delivered to the union, so another tenant subscribed to the same topic
 //! received it. `complete` shares its job's `progress` coalesce key, so it
 //! replaces a progress update still waiting for the flush tick and can never
@@ -34,8 +34,10 @@ use crate::hub::{Hub, PublishError};
 /// Free-form extra fields for a helper's payload.
 pub type Hint = Map<String, Value>;
 
-/// Metadata key the tenant helpers scope by.
-pub const TENANT_KEY: &str = "tenant_id";
+/// Metadata key of a connection's tenant: what the tenant helpers scope by,
+/// what [`auth`](crate::auth) fills from a token's `tenant` grant and what the
+/// server's `"tenant"` publish field requires.
+pub const TENANT_KEY: &str = "tenant";
 
 /// One entry of [`Hub::batch_domain_events`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

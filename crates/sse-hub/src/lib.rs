@@ -7,7 +7,7 @@
 //! ## The model
 //!
 //! * An [`Event`] has an SSE type, data, an id, **topics** and an optional
-//!   **group** (metadata pairs such as `tenant_id = acme`), a delivery lane
+//!   **group** (metadata pairs such as `tenant = acme`), a delivery lane
 //!   ([`Priority`]), a coalesce key and a TTL.
 //! * A connection subscribes to topic **patterns** with NATS wildcards:
 //!   `*` is one token, `>` one or more trailing tokens (`orders.*`,

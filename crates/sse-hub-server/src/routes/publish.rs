@@ -3,7 +3,7 @@
 //! ```json
 //! {"topics": ["orders"], "type": "update", "data": {"id": 42},
 //!  "id": "optional", "priority": "instant|batched|coalesced", "coalesce_key": "k",
-//!  "ttl_ms": 5000, "group": {"tenant_id": "t1"}, "scope": "union|intersect",
+//!  "ttl_ms": 5000, "group": {"region": "eu"}, "scope": "union|intersect",
 //!  "tenant": "acme"}
 //! ```
 //!
@@ -34,7 +34,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sse_hub::{Event, Metadata, Priority, Scope};
+use sse_hub::{Event, Metadata, Priority, Scope, TENANT_KEY};
 
 use super::{check_json, from_value, json_bytes, parse_json};
 use crate::app::AppState;
@@ -68,9 +68,6 @@ struct PublishRequest {
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(deserializer).map(Some)
 }
-
-/// The metadata key tenants are matched on (what the JWT's `tenant` sets).
-pub(crate) const TENANT_KEY: &str = "tenant";
 
 impl PublishRequest {
     /// Folds `tenant` into the group (see the module docs); `bound` is the

@@ -13,7 +13,7 @@ use crate::topic::{Pattern, Topic};
 /// Metadata key that carries the token's `sub`.
 pub const USER_META_KEY: &str = "user";
 /// Metadata key that carries the grant's `tenant`.
-pub const TENANT_META_KEY: &str = "tenant";
+pub const TENANT_META_KEY: &str = crate::TENANT_KEY;
 
 /// What a verified token says about its bearer.
 ///

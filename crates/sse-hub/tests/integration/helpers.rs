@@ -18,14 +18,14 @@ async fn helper_payloads_match_the_seed() {
         &hub,
         Connecting::new()
             .with_topics(["orders", "users", "jobs"])
-            .with_metadata("tenant_id", "acme"),
+            .with_metadata(sse_hub::TENANT_KEY, "acme"),
     )
     .await;
     let mut other = Client::connect(
         &hub,
         Connecting::new()
             .with_topics(["orders", "users", "jobs"])
-            .with_metadata("tenant_id", "other"),
+            .with_metadata(sse_hub::TENANT_KEY, "other"),
     )
     .await;
     let wait = Duration::from_secs(1);
