@@ -1,8 +1,8 @@
 //! Hub configuration: timings, limits, overflow policy and hooks.
 //!
 //! Defaults follow the seed (flush 2 s, heartbeat 30 s, max lifetime 30 min,
-//! retry 3000 ms), except the send buffer: 1,024 events or 1 MiB, so a
-//! connection absorbs at least the bursts a broadcast channel of 1,024 does. Every limit is a setter here, and
+//! retry 3000 ms), except the send buffer: 4,096 events or 4 MiB, so a
+//! connection absorbs more than the bursts a broadcast channel of 1,024 does. Every limit is a setter here, and
 //! [`Hub::new`](crate::Hub::new) rejects an inconsistent configuration with a
 //! [`ConfigError`] instead of misbehaving at runtime.
 
@@ -19,10 +19,10 @@ use crate::connection::Connection;
 use crate::replay::Replayer;
 
 /// Default [`Config::send_buffer_size`].
-pub const DEFAULT_SEND_BUFFER_SIZE: usize = 1024;
+pub const DEFAULT_SEND_BUFFER_SIZE: usize = 4096;
 
 /// Default [`Config::send_buffer_bytes`].
-pub const DEFAULT_SEND_BUFFER_BYTES: usize = 1 << 20;
+pub const DEFAULT_SEND_BUFFER_BYTES: usize = 4 << 20;
 
 /// What happens when an event arrives at a connection whose send queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,8 +182,11 @@ impl Config {
     }
 
     /// Events a connection may have queued (all lanes) before its queue is
-    /// full and the [`Overflow`] policy applies. Default: 1,024 (the bursts a
-    /// `tokio::sync::broadcast` channel of 1,024 absorbs).
+    /// full and the [`Overflow`] policy applies. Default: 4,096: four times
+    /// the bursts a `tokio::sync::broadcast` channel of 1,024 absorbs, because
+    /// on a loaded 2-core machine readers that keep up on average were
+    /// measured lagging more than 1,024 events behind a 30,000 events/s feed
+    /// (`BENCHMARKS.md`, S8).
     ///
     /// A connection is never filled by the hub's own batching: once a quarter
     /// of this (or of [`send_buffer_bytes`](Self::send_buffer_bytes)) is
@@ -204,7 +207,7 @@ impl Config {
     /// queue is full at this or at [`send_buffer_size`](Self::send_buffer_size)
     /// events, whichever comes first. One event larger than this still goes
     /// into an empty queue. Must be at least twice
-    /// [`max_event_bytes`](Self::max_event_bytes). Default: 1 MiB.
+    /// [`max_event_bytes`](Self::max_event_bytes). Default: 4 MiB.
     ///
     /// Memory: queued events are shared with their other recipients, so this
     /// is the most a lagging connection can keep alive after everyone else has
@@ -662,8 +665,8 @@ mod tests {
         assert_eq!(config.flush_interval, Duration::from_secs(2));
         assert_eq!(config.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(config.max_lifetime, Some(Duration::from_secs(1800)));
-        assert_eq!(config.send_buffer_size, 1024);
-        assert_eq!(config.send_buffer_bytes, 1 << 20);
+        assert_eq!(config.send_buffer_size, 4096);
+        assert_eq!(config.send_buffer_bytes, 4 << 20);
         assert_eq!(config.retry, Duration::from_millis(3000));
         assert_eq!(config.validate(), Ok(()));
     }

@@ -175,14 +175,14 @@ pub struct Options {
     /// Events a connection may have queued before --overflow applies; the
     /// hub writes at once past a quarter of it (or of --send-buffer-bytes),
     /// so only a client not reading fills it. 8 bytes per queued event,
-    /// allocated on demand [default: 1024]
+    /// allocated on demand [default: 4096]
     #[arg(long, env = "SSE_HUB_SEND_BUFFER_SIZE", value_name = "N")]
     pub send_buffer_size: Option<usize>,
 
     /// Bytes of events a connection may have queued before --overflow
     /// applies; at least twice --max-event-bytes. The most a lagging client
     /// can keep in memory (events are shared with their other recipients);
-    /// an idle connection holds none [default: 1048576]
+    /// an idle connection holds none [default: 4194304]
     #[arg(long, env = "SSE_HUB_SEND_BUFFER_BYTES", value_name = "BYTES")]
     pub send_buffer_bytes: Option<usize>,
 

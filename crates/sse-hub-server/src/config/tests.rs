@@ -196,8 +196,8 @@ fn bad_values_name_their_source() {
     .resolve();
     assert_eq!(small, Err(ConfigError::SendBufferBytes));
     let defaults = Options::default().resolve().unwrap();
-    assert_eq!(defaults.send_buffer_size, 1024);
-    assert_eq!(defaults.send_buffer_bytes, 1 << 20);
+    assert_eq!(defaults.send_buffer_size, 4096);
+    assert_eq!(defaults.send_buffer_bytes, 4 << 20);
     assert!(sse_hub::Hub::new(defaults.hub_config()).is_ok());
     let log = Options::from_flags(["sse-hub", "--log", "info,[[["])
         .unwrap()
