@@ -8,14 +8,6 @@ use sse_hub::axum::DeadlineListener;
 use sse_hub_server::app;
 use sse_hub_server::config::{LoadError, Options, Settings};
 
-/// mimalloc instead of the system allocator: publishing allocates a few
-/// small objects per event (parsed fields, the encoded frame, the replay
-/// copy), and with glibc's malloc `malloc_consolidate`, `_int_malloc` and
-/// `_int_free` took about a third of the server's CPU at the publish
-/// ingestion ceiling (`perf record`, BENCHMARKS.md S10b).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     match try_main() {
         Ok(()) => ExitCode::SUCCESS,
