@@ -287,28 +287,28 @@ async fn groups_union_versus_intersect() {
         &hub,
         Connecting::new()
             .with_topics(["orders"])
-            .with_metadata("tenant_id", "a"),
+            .with_metadata(sse_hub::TENANT_KEY, "a"),
     )
     .await;
     let mut b = Client::connect(
         &hub,
         Connecting::new()
             .with_topics(["orders"])
-            .with_metadata("tenant_id", "b"),
+            .with_metadata(sse_hub::TENANT_KEY, "b"),
     )
     .await;
     let mut a_chat = Client::connect(
         &hub,
         Connecting::new()
             .with_topics(["chat"])
-            .with_metadata("tenant_id", "a"),
+            .with_metadata(sse_hub::TENANT_KEY, "a"),
     )
     .await;
     let scoped = |scope| {
         Event::new("created")
             .data("order-1")
             .topic("orders")
-            .group("tenant_id", "a")
+            .group(sse_hub::TENANT_KEY, "a")
             .scope(scope)
     };
     hub.publish(scoped(Scope::Intersect)).unwrap();
@@ -328,7 +328,7 @@ async fn groups_union_versus_intersect() {
         Event::new("created")
             .data("order-2")
             .topic("orders")
-            .group("tenant_id", "a"),
+            .group(sse_hub::TENANT_KEY, "a"),
     )
     .unwrap();
     assert_eq!(a.data(wait).await, ["order-2"]);
