@@ -19,9 +19,14 @@
 //! `"scope": "union"` and a group (403): that would reach connections on
 //! topics it was never granted.
 //!
-//! `data` that is a JSON string is sent verbatim; any other JSON value,
-//! `null` included, is sent as its JSON text; absent sends an empty data
-//! line. A body with a duplicate key anywhere is refused (400 `invalid_json`). All events of a
+//! `data` that is a JSON string is sent as the string's content; any other
+//! JSON value, `null` included, is sent as its JSON text exactly as the
+//! publisher wrote it (the bytes of the request body, not re-serialised:
+//! whitespace inside the value, number spellings such as `1e2` or `1.50` and
+//! big integers are kept; a value spread over several lines becomes several
+//! `data:` lines, which a client joins back with `\n`); absent sends an
+//! empty data line. The value is never parsed into a tree and serialised
+//! again. A body with a duplicate key anywhere is refused (400 `invalid_json`). All events of a
 //! request are validated before any is published: a rejected request
 //! publishes nothing. Answers 202 `{"ids": [...], "events": [{"id",
 //! "recipients", "dropped"}, ...]}`: per event, the connections of this
@@ -33,6 +38,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sse_hub::{Event, Metadata, Priority, Scope, TENANT_KEY};
 
@@ -48,10 +54,10 @@ struct PublishRequest {
     topics: Vec<String>,
     #[serde(rename = "type")]
     event_type: Option<String>,
-    /// `None` when absent; `"data": null` is `Some(Value::Null)`, sent as
-    /// the JSON text `null` like any other non-string value.
+    /// `None` when absent; `"data": null` is `Some` of the raw text `null`,
+    /// sent as such like any other non-string value.
     #[serde(default, deserialize_with = "present")]
-    data: Option<Value>,
+    data: Option<Box<RawValue>>,
     id: Option<String>,
     #[serde(default)]
     priority: Priority,
@@ -65,8 +71,10 @@ struct PublishRequest {
 }
 
 /// A field that is present, whatever its value (`null` included).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(deserializer).map(Some)
 }
 
 impl PublishRequest {
@@ -120,8 +128,12 @@ impl PublishRequest {
         };
         event = match self.data {
             None => event,
-            Some(Value::String(text)) => event.data(text),
-            Some(value) => event.json(&value),
+            Some(raw) if raw.get().starts_with('"') => {
+                let text: String = serde_json::from_str(raw.get())
+                    .map_err(|err| format!("field `data`: {err}"))?;
+                event.data(text)
+            }
+            Some(raw) => event.data(String::from(Box::<str>::from(raw))),
         };
         if let Some(id) = self.id {
             event = event.id(id);

@@ -1,6 +1,6 @@
 //! `POST /publish`: the three lanes, and every way a request is refused.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::{error_of, json_of, Server};
 
@@ -102,6 +102,38 @@ async fn data_string_verbatim_other_json_encoded() {
     );
     let num = sse.next().await;
     assert_eq!((num.data.as_str(), num.id.as_str()), ("42", "my-id"));
+}
+
+/// `data` other than a string is sent as the publisher wrote it: the raw
+/// JSON text of the body, not parsed and serialised again.
+#[tokio::test]
+async fn data_json_is_passed_through_as_written() {
+    let server = Server::start(&[]).await;
+    let mut sse = server.subscribe(&["t"]).await;
+    let body = concat!(
+        r#"[{"topics": ["t"], "type": "raw", "data": { "n" : 1.50, "e": 1e2, "#,
+        r#""big": 123456789012345678901234567890 }},"#,
+        "{\"topics\": [\"t\"], \"type\": \"lines\", \"data\": [1,\n 2]},",
+        r#"{"topics": ["t"], "type": "esc", "data": "a\u0041\"b"},"#,
+        r#"{"topics": ["t"], "type": "nul", "data":null}]"#,
+    );
+    let response = server
+        .post("/publish", &Value::Null)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        sse.next_pair().await,
+        (
+            "raw".into(),
+            r#"{ "n" : 1.50, "e": 1e2, "big": 123456789012345678901234567890 }"#.into()
+        )
+    );
+    assert_eq!(sse.next_pair().await, ("lines".into(), "[1,\n 2]".into()));
+    assert_eq!(sse.next_pair().await, ("esc".into(), r#"aA"b"#.into()));
+    assert_eq!(sse.next_pair().await, ("nul".into(), "null".into()));
 }
 
 #[tokio::test]

@@ -55,6 +55,9 @@ pub(crate) struct HubInner {
     pub(crate) registry: RwLock<Registry>,
     pub(crate) stats: stats::Counters,
     pub(crate) ids: ids::IdGenerator,
+    /// Shared coalesce keys, so a publish allocates one only when its event
+    /// goes on the coalesced lane with a key of its own.
+    pub(crate) keys: publish::SharedKeys,
     pub(crate) draining: AtomicBool,
     pub(crate) paused: AtomicUsize,
     /// Notified whenever the last connection leaves.
@@ -83,6 +86,7 @@ impl Hub {
                 registry: RwLock::new(Registry::default()),
                 stats: stats::Counters::default(),
                 ids: ids::IdGenerator::default(),
+                keys: publish::SharedKeys::default(),
                 draining: AtomicBool::new(false),
                 paused: AtomicUsize::new(0),
                 empty: Notify::new(),

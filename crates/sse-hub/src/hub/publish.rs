@@ -12,7 +12,7 @@ use super::ids::is_hub_form;
 use super::{Hub, PublishError};
 use crate::connection::Frame;
 use crate::control::RESERVED_TYPES;
-use crate::event::{Event, Metadata, Receipt, Scope};
+use crate::event::{Event, Metadata, Priority, Receipt, Scope};
 use crate::replay::StoredEvent;
 use crate::topic::Topic;
 use crate::wire;
@@ -25,6 +25,22 @@ pub(crate) struct Prepared {
     scope: Scope,
     stored: Option<StoredEvent>,
     event_type: Option<String>,
+}
+
+/// Coalesce keys every hub shares: `""` for frames off the coalesced lane
+/// (the lane never reads it) and `"message"` for untyped coalesced events.
+pub(crate) struct SharedKeys {
+    none: Arc<str>,
+    message: Arc<str>,
+}
+
+impl Default for SharedKeys {
+    fn default() -> Self {
+        Self {
+            none: Arc::from(""),
+            message: Arc::from("message"),
+        }
+    }
 }
 
 /// A publisher's event type: one non-empty line, bounded, not the hub's own.
@@ -136,7 +152,7 @@ impl Hub {
         let data = event
             .data_text()
             .map_err(|err| PublishError::InvalidData(excerpt(&err)))?;
-        let id = match &event.id {
+        let id: Arc<str> = match &event.id {
             Some(id) => {
                 if id.is_empty() || id.len() > config.max_id_len {
                     return Err(PublishError::IdLength {
@@ -150,9 +166,9 @@ impl Hub {
                 if config.replayer.as_ref().is_some_and(|r| r.contains(id)) {
                     return Err(PublishError::DuplicateId);
                 }
-                id.clone()
+                Arc::from(id.as_str())
             }
-            None => self.inner.ids.next(),
+            None => Arc::from(self.inner.ids.next().as_str()),
         };
         let event_type = event.event_type.as_deref();
         let size = wire::encoded_len(event_type, Some(&id), data);
@@ -164,15 +180,17 @@ impl Hub {
         }
         let mut buf = BytesMut::with_capacity(size);
         wire::encode_event(&mut buf, event_type, Some(&id), data);
-        let coalesce_key: Arc<str> = match (&event.coalesce_key, event_type) {
-            (Some(key), _) => Arc::from(key.as_str()),
-            (None, Some(event_type)) => Arc::from(event_type),
-            (None, None) => Arc::from("message"),
+        let keys = &self.inner.keys;
+        let coalesce_key: Arc<str> = match (event.priority, &event.coalesce_key, event_type) {
+            (Priority::Coalesced, Some(key), _) => Arc::from(key.as_str()),
+            (Priority::Coalesced, None, Some(event_type)) => Arc::from(event_type),
+            (Priority::Coalesced, None, None) => keys.message.clone(),
+            _ => keys.none.clone(),
         };
         let now = Instant::now();
         let stored = config.replayer.as_ref().map(|_| {
             StoredEvent::new(
-                id.clone(),
+                id.to_string(),
                 event.event_type.clone(),
                 data.to_owned(),
                 event.topics.clone(),
@@ -183,7 +201,7 @@ impl Hub {
         Ok(Prepared {
             frame: Arc::new(Frame {
                 bytes: buf.freeze(),
-                id: Some(Arc::from(id)),
+                id: Some(id),
                 priority: event.priority,
                 coalesce_key,
                 published_at: now,
@@ -239,8 +257,9 @@ impl Hub {
         write_direct(inner, runtime.as_ref(), direct);
         stats.published.fetch_add(1, Ordering::Relaxed);
         stats.count_type(prepared.event_type.as_deref());
-        let id = frame.id.as_deref().unwrap_or_default().to_owned();
-        tracing::trace!(%id, recipients, dropped, "published");
+        let id = frame.id.as_deref().unwrap_or_default();
+        tracing::trace!(id, recipients, dropped, "published");
+        let id = id.to_owned();
         Receipt {
             id,
             recipients,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use serde::Serialize;
 
 use super::Hub;
@@ -40,21 +40,83 @@ pub(crate) struct Counters {
     pub(crate) replayed: AtomicU64,
     pub(crate) gaps: AtomicU64,
     pub(crate) auth_expired: AtomicU64,
-    by_type: Mutex<HashMap<String, u64>>,
+    by_type: TypeCounts,
     pub(crate) latency: LatencyHistogram,
 }
 
 impl Counters {
     pub(crate) fn count_type(&self, event_type: Option<&str>) {
-        let name = event_type.unwrap_or("message");
-        let mut by_type = self.by_type.lock();
-        if let Some(count) = by_type.get_mut(name) {
-            *count += 1;
-        } else if by_type.len() < MAX_TYPES {
-            by_type.insert(name.to_owned(), 1);
-        } else {
-            *by_type.entry("_other".to_owned()).or_default() += 1;
+        self.by_type.count(event_type.unwrap_or("message"));
+    }
+}
+
+/// Shards of the per-type counters: a name always lands in the same shard.
+const TYPE_SHARDS: usize = 16;
+
+/// Events published per type, without a global lock: the names are spread
+/// over [`TYPE_SHARDS`] maps, and counting a known type takes only its
+/// shard's read lock (shared by every publisher) and an atomic add. A write
+/// lock is taken once per new name. At most [`MAX_TYPES`] names are kept,
+/// over all shards; later names are counted as `_other`.
+#[derive(Debug, Default)]
+struct TypeCounts {
+    shards: [RwLock<HashMap<Box<str>, AtomicU64>>; TYPE_SHARDS],
+    /// Names kept over all shards (at most `MAX_TYPES`).
+    names: std::sync::atomic::AtomicUsize,
+    other: AtomicU64,
+}
+
+impl TypeCounts {
+    fn shard(name: &str) -> usize {
+        // FNV-1a: cheap, and names are short.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        (hash % TYPE_SHARDS as u64) as usize
+    }
+
+    fn count(&self, name: &str) {
+        let shard = &self.shards[Self::shard(name)];
+        if let Some(count) = shard.read().get(name) {
+            count.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        let mut map = shard.write();
+        if let Some(count) = map.get(name) {
+            // Another publisher added it meanwhile.
+            count.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let reserved = self
+            .names
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_TYPES).then_some(n + 1)
+            })
+            .is_ok();
+        if reserved {
+            map.insert(Box::from(name), AtomicU64::new(1));
+        } else {
+            self.other.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = self
+            .shards
+            .iter()
+            .flat_map(|shard| {
+                shard
+                    .read()
+                    .iter()
+                    .map(|(name, count)| (name.to_string(), count.load(Ordering::Relaxed)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let other = self.other.load(Ordering::Relaxed);
+        if other > 0 {
+            *out.entry("_other".to_owned()).or_default() += other;
+        }
+        out
     }
 }
 
@@ -340,12 +402,7 @@ impl Hub {
                 write_timeouts: load(&c.write_timeouts),
             },
             expired: load(&c.expired),
-            by_type: c
-                .by_type
-                .lock()
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
+            by_type: c.by_type.snapshot(),
             queue_saturation_avg: if connections.is_empty() {
                 0.0
             } else {
@@ -383,5 +440,53 @@ impl Hub {
     /// The publish-to-write latency histogram.
     pub fn latency(&self) -> &LatencyHistogram {
         &self.inner.stats.latency
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_counts_are_exact_and_bounded() {
+        let counts = TypeCounts::default();
+        for i in 0..MAX_TYPES + 10 {
+            for _ in 0..3 {
+                counts.count(&format!("type{i}"));
+            }
+        }
+        let snapshot = counts.snapshot();
+        assert_eq!(snapshot.len(), MAX_TYPES + 1);
+        assert_eq!(snapshot["_other"], 30);
+        assert_eq!(snapshot["type0"], 3);
+        assert_eq!(snapshot.values().sum::<u64>(), 3 * (MAX_TYPES as u64 + 10));
+    }
+
+    #[test]
+    fn type_counts_from_many_threads_add_up() {
+        let counts = std::sync::Arc::new(TypeCounts::default());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let counts = counts.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000 {
+                        counts.count(if i % 2 == 0 {
+                            "shared"
+                        } else {
+                            ["a", "b", "c", "d"][t]
+                        });
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let snapshot = counts.snapshot();
+        assert_eq!(snapshot["shared"], 10_000);
+        for own in ["a", "b", "c", "d"] {
+            assert_eq!(snapshot[own], 2_500);
+        }
+        assert!(!snapshot.contains_key("_other"));
     }
 }
