@@ -4,7 +4,6 @@
 //! exactly what the binary does, minus flags and signals.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +13,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use sse_hub::axum::{DeadlineListener, SseRoute};
-use sse_hub::replay::{
-    MemoryReplayer, RedisReplayOptions, RedisReplayer, Replay as Replayed, ReplayError, Replayer,
-    StoredEvent,
-};
+use sse_hub::replay::{MemoryReplayer, RedisReplayOptions, RedisReplayer};
 use sse_hub::Hub;
 
 use crate::auth::{cors, host, Auth};
@@ -60,6 +56,9 @@ pub struct App {
     pub router: Router,
     /// `GET /events` on the fast path.
     pub sse: SseRoute,
+    /// The Redis replay store, flushed by [`serve`] once every request has
+    /// finished (see [`with_replayer`]).
+    redis: Option<Arc<RedisReplayer>>,
 }
 
 /// Builds the [`App`] for `settings`: the hub from `config` (usually
@@ -73,7 +72,7 @@ pub struct App {
 /// credentials; a key file unreadable).
 pub async fn build(settings: &Settings, config: sse_hub::Config) -> anyhow::Result<App> {
     // The replay store first: its errors are the likelier ones to report.
-    let config = with_replayer(settings, config).await?;
+    let (config, redis) = with_replayer(settings, config).await?;
     let auth = Arc::new(Auth::build(settings.auth.clone()).await?);
     let policy = auth.clone();
     let config = config.on_connect_first(move |connecting| {
@@ -84,7 +83,12 @@ pub async fn build(settings: &Settings, config: sse_hub::Config) -> anyhow::Resu
     let options = settings.api_options();
     let sse = sse_route(&auth);
     let router = router(hub.clone(), options, auth);
-    Ok(App { hub, router, sse })
+    Ok(App {
+        hub,
+        router,
+        sse,
+        redis,
+    })
 }
 
 /// The fast path's route: requests with a foreign `Host` go to the router
@@ -102,10 +106,11 @@ const EVENTS_PATH: &str = "/events";
 
 /// `config` with the configured replay store.
 ///
-/// With `--replay redis` it connects to Redis first. When the hub is dropped
-/// (after [`serve`] returned: the drain is over), the Redis store waits up to
-/// [`REDIS_FLUSH_TIMEOUT`] for its pending writes so that a restarted server
-/// replays every event this one accepted.
+/// With `--replay redis` it connects to Redis first and also returns the
+/// store: [`serve`], once the drain is over and every request has finished
+/// (no publish can be accepted any more), awaits the store's pending writes
+/// for up to [`REDIS_FLUSH_TIMEOUT`] so that a restarted server replays every
+/// event this one accepted.
 ///
 /// # Errors
 ///
@@ -114,13 +119,16 @@ const EVENTS_PATH: &str = "/events";
 async fn with_replayer(
     settings: &Settings,
     config: sse_hub::Config,
-) -> anyhow::Result<sse_hub::Config> {
+) -> anyhow::Result<(sse_hub::Config, Option<Arc<RedisReplayer>>)> {
     let config = match &settings.replay {
-        Replay::None => config,
+        Replay::None => (config, None),
         Replay::Memory {
             max_events,
             max_age,
-        } => config.replayer(Arc::new(MemoryReplayer::new(*max_events, *max_age))),
+        } => (
+            config.replayer(Arc::new(MemoryReplayer::new(*max_events, *max_age))),
+            None,
+        ),
         Replay::Redis {
             url,
             prefix,
@@ -142,7 +150,8 @@ async fn with_replayer(
                     )
                 })?;
             tracing::debug!(url = %url, prefix, "Redis replay store connected");
-            config.replayer(Arc::new(FlushOnDrop(store)))
+            let store = Arc::new(store);
+            (config.replayer(store.clone()), Some(store))
         }
     };
     Ok(config)
@@ -151,68 +160,19 @@ async fn with_replayer(
 /// Longest wait for the Redis replay store's pending writes on shutdown.
 pub const REDIS_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A [`RedisReplayer`] that flushes when dropped, that is when the last
-/// [`Hub`] handle goes (after the drain). Without it the process could exit
-/// while its writer thread still holds accepted events.
-#[derive(Debug)]
-struct FlushOnDrop(RedisReplayer);
-
-impl Replayer for FlushOnDrop {
-    fn append(&self, event: StoredEvent) {
-        self.0.append(event);
-    }
-
-    fn contains(&self, id: &str) -> bool {
-        self.0.contains(id)
-    }
-
-    fn after<'a>(
-        &'a self,
-        id: &'a str,
-        limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send + 'a>> {
-        self.0.after(id, limit)
-    }
-
-    fn after_next<'a>(
-        &'a self,
-        id: &'a str,
-        limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Replayed, ReplayError>> + Send + 'a>> {
-        self.0.after_next(id, limit)
-    }
-}
-
-impl Drop for FlushOnDrop {
-    fn drop(&mut self) {
-        let store = &self.0;
-        // Dropped from any context (inside or outside a runtime, even during
-        // its shutdown): wait on a thread of our own with a runtime of its own.
-        // The store's writer has its own thread, so this does not depend on
-        // the application's runtime still running.
-        let outcome = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_time()
-                        .build()
-                        .map_err(|err| ReplayError::Backend(err.to_string()))?;
-                    runtime.block_on(async {
-                        tokio::time::timeout(REDIS_FLUSH_TIMEOUT, store.flush())
-                            .await
-                            .unwrap_or_else(|_| Err(ReplayError::Backend("timed out".into())))
-                    })
-                })
-                .join()
-        });
-        match outcome {
-            Ok(Ok(())) => tracing::info!("Redis replay store flushed"),
-            Ok(Err(err)) => tracing::error!(
-                error = %err,
-                "Redis replay store not flushed on shutdown; a restarted server may resync clients"
-            ),
-            Err(_) => tracing::error!("Redis replay store flush panicked"),
-        }
+/// Awaits the Redis store's pending writes (at most [`REDIS_FLUSH_TIMEOUT`]),
+/// logging the outcome: called by [`serve`] after the last request.
+async fn flush_replay(store: &RedisReplayer) {
+    match tokio::time::timeout(REDIS_FLUSH_TIMEOUT, store.flush()).await {
+        Ok(Ok(())) => tracing::info!("Redis replay store flushed"),
+        Ok(Err(err)) => tracing::error!(
+            error = %err,
+            "Redis replay store not flushed on shutdown; a restarted server may resync clients"
+        ),
+        Err(_) => tracing::error!(
+            timeout = ?REDIS_FLUSH_TIMEOUT,
+            "Redis replay store not flushed on shutdown (timed out); a restarted server may resync clients"
+        ),
     }
 }
 
@@ -278,6 +238,10 @@ fn router(hub: Hub, options: ApiOptions, auth: Arc<Auth>) -> Router {
 ///
 /// Returns once every connection has closed, or `grace` after the drain if
 /// some client still holds one (it would be cut by the write deadline anyway).
+/// With the Redis replay store it then awaits the store's pending writes
+/// (see [`REDIS_FLUSH_TIMEOUT`]): an explicit flush after the drain, so that
+/// a restarted server replays every event this one accepted. (An [`App`]
+/// dropped without being served is not flushed.)
 ///
 /// # Errors
 ///
@@ -292,7 +256,12 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let App { hub, router, sse } = app;
+    let App {
+        hub,
+        router,
+        sse,
+        redis,
+    } = app;
     let hub_for_sse = hub.clone();
     let drain = async move {
         signal.await;
@@ -306,5 +275,10 @@ where
     };
     // The lean HTTP/1.1 loop, with `GET /events` written straight to the
     // socket (see `sse_hub::axum::serve_with_sse`).
-    sse_hub::axum::serve_with_sse_route(listener, router, hub_for_sse, sse, drain, grace).await
+    let served =
+        sse_hub::axum::serve_with_sse_route(listener, router, hub_for_sse, sse, drain, grace).await;
+    if let Some(store) = redis {
+        flush_replay(&store).await;
+    }
+    served
 }
