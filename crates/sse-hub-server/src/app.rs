@@ -12,7 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
-use sse_hub::axum::{DeadlineListener, SseRoute};
+use sse_hub::axum::{DeadlineListener, SseRoute, EVENTS_PATH};
 use sse_hub::replay::{MemoryReplayer, RedisReplayOptions, RedisReplayer};
 use sse_hub::Hub;
 
@@ -45,8 +45,17 @@ pub(crate) struct AppState {
 }
 
 /// The application: the hub, the HTTP API over it, and the SSE fast path's
-/// route (which applies the same `Host` check and CORS headers as the
-/// router's layers).
+/// route.
+///
+/// `GET /events` on the fast path skips all of the router's tower layers:
+/// `BodyGuardLayer` (the fast path reads only the request head and closes
+/// the connection after the stream), the `Host` check (replaced by
+/// [`SseRoute::take`]: a foreign `Host` goes to the router, which refuses
+/// it with 403), the CORS layer (replaced by [`SseRoute::headers`], which
+/// adds the same headers) and `DefaultBodyLimit` (no body is read).
+/// Authentication runs in the hub's `on_connect` hook on both paths. Other
+/// methods on `/events` (`HEAD`: 200 with the SSE headers, nothing
+/// subscribed; `OPTIONS` preflight) go through the router and its layers.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct App {
@@ -100,9 +109,6 @@ fn sse_route(auth: &Arc<Auth>) -> SseRoute {
         .take(move |parts| host::allowed(&for_take.settings, &parts.headers))
         .headers(move |parts| cors::headers(&for_headers.settings, &parts.headers))
 }
-
-/// The subscribe route.
-const EVENTS_PATH: &str = "/events";
 
 /// `config` with the configured replay store.
 ///

@@ -70,7 +70,8 @@ pub(crate) fn trusted_origin(settings: &AuthSettings, request: &HeaderMap) -> bo
 
 /// Paths that accept cross-origin preflights.
 fn preflighted(path: &str) -> bool {
-    matches!(path, "/publish" | "/tickets" | "/events") || path.starts_with("/connections/")
+    matches!(path, "/publish" | "/tickets" | sse_hub::axum::EVENTS_PATH)
+        || path.starts_with("/connections/")
 }
 
 /// Middleware: answers preflights (204 for a listed origin, 403 otherwise)

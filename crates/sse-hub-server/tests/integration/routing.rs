@@ -87,3 +87,28 @@ async fn groups_union_and_intersect() {
         .await;
     assert_eq!(b.next().await.data, "b-group");
 }
+
+/// `HEAD /events` (which the fast path hands to the router) answers 200 with
+/// the SSE headers and no body, and subscribes nobody; `GET` still streams.
+#[tokio::test]
+async fn head_events_answers_without_subscribing() {
+    let server = Server::start(&[]).await;
+    for url in [server.url("/events?topic=t"), server.url("/events")] {
+        let response = server.client().head(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert_eq!(response.headers()["cache-control"], "no-cache");
+        assert!(response.bytes().await.unwrap().is_empty());
+    }
+    let stats = server.hub.stats_with(&sse_hub::StatsOptions::new());
+    assert_eq!((stats.connects, stats.connections), (0, 0));
+    // The same path still subscribes on GET (the fast path).
+    let _sse = server.subscribe(&["t"]).await;
+    assert_eq!(
+        server
+            .hub
+            .stats_with(&sse_hub::StatsOptions::new())
+            .connects,
+        1
+    );
+}

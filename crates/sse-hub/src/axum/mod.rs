@@ -40,6 +40,12 @@
 //! between rendering a page and opening its stream). The header is read as
 //! bytes: browsers send non-ASCII ids UTF-8 encoded.
 //!
+//! `HEAD /events` answers 200 with the SSE headers below and no body, without
+//! subscribing (and so without checking topics or credentials: it tells only
+//! that this is an event stream), on the router path ([`subscribe`],
+//! [`SseService`], [`SseLayer`]) and on the fast path of [`serve_with_sse`],
+//! which hands every method but `GET` to the router.
+//!
 //! ## Responses
 //!
 //! 200 `text/event-stream` with `Cache-Control: no-cache` and
@@ -73,10 +79,20 @@ pub use serve::{serve, serve_with_sse, serve_with_sse_route, SseRoute};
 
 use crate::{Config, ConfigError, Connecting, EventStream, Hub, SubscribeError, TopicsError};
 
+/// The subscribe route's conventional path: the server mounts `GET /events`
+/// here and hands it to the fast path ([`serve_with_sse`]); use it so that a
+/// router and its fast path agree from one place.
+pub const EVENTS_PATH: &str = "/events";
+
 /// Subscribes the request's client to `hub` and returns the SSE response.
+/// A `HEAD` request gets the response's headers without subscribing (see
+/// [`head_response`]).
 ///
 /// Use it from your own handler when you need to run code around it.
 pub async fn subscribe(hub: &Hub, request: Request) -> Response {
+    if request.method() == http::Method::HEAD {
+        return head_response();
+    }
     let (parts, _body) = request.into_parts();
     let subscribed = match connecting_from(parts) {
         Ok(connecting) => hub.subscribe(connecting).await,
@@ -160,7 +176,17 @@ pub(crate) fn connecting_from(parts: http::request::Parts) -> Result<Connecting,
 
 /// A 200 `text/event-stream` response streaming `stream`.
 pub fn sse_response(stream: EventStream) -> Response {
-    let mut response = Response::new(Body::new(stream));
+    with_sse_headers(Response::new(Body::new(stream)))
+}
+
+/// The answer to `HEAD` on the subscribe route: 200 with the headers of an
+/// event stream and no body. Nothing is subscribed, and neither topics nor
+/// credentials are checked (a `GET` decides those).
+pub fn head_response() -> Response {
+    with_sse_headers(Response::new(Body::empty()))
+}
+
+fn with_sse_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

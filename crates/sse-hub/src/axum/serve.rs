@@ -73,8 +73,16 @@ where
 
 /// [`serve`], with `GET <path>` served by the SSE fast path on `hub` (see the
 /// module docs): the router's own route for `path`, if any, only sees other
-/// methods. `on_connect` sees the request head and `ConnectInfo<PeerAddr>`
-/// as through [`subscribe`](super::subscribe).
+/// methods (`HEAD` included). `on_connect` sees the request head and
+/// `ConnectInfo<PeerAddr>` as through [`subscribe`](super::subscribe).
+///
+/// **The fast path skips every tower layer of `router`**: a `GET <path>` it
+/// takes never enters the router, so no `.layer(...)` runs for it (request
+/// ids, tracing, CORS, host checks, body limits, timeouts, compression,
+/// auth middleware). Checks belong in the hub's `on_connect` hook, which
+/// runs on both paths; what a layer would refuse can be sent to the router
+/// instead with [`SseRoute::take`], and headers a layer would add can be
+/// added with [`SseRoute::headers`].
 ///
 /// # Errors
 ///

@@ -374,3 +374,50 @@ async fn the_fast_path_route_sends_untaken_requests_to_the_router_and_adds_heade
     assert_eq!(status, 400);
     assert_eq!(header(&headers, "vary"), Some("Origin"));
 }
+
+/// `HEAD` on the subscribe route answers the SSE headers and subscribes
+/// nobody, through `SseService` on a plain router and through the fast path
+/// of `serve_with_sse` (which hands `HEAD` to the router).
+#[tokio::test]
+async fn head_answers_without_subscribing_on_both_paths() {
+    use sse_hub::axum::{SseService, EVENTS_PATH};
+    let hub = Hub::new(Config::new()).unwrap();
+    let app = Router::new().route_service(EVENTS_PATH, SseService::new(hub.clone()));
+    let (plain, _server) = serve(app.clone(), &hub).await;
+    let listener = DeadlineListener::bind("127.0.0.1:0", hub.config())
+        .await
+        .unwrap();
+    let fast = axum::serve::Listener::local_addr(&listener).unwrap();
+    let drain = hub.clone();
+    let _fast_server = tokio::spawn(sse_hub::axum::serve_with_sse(
+        listener,
+        app,
+        hub.clone(),
+        EVENTS_PATH,
+        async move {
+            let mut stopping = drain.stopping();
+            let _ = stopping.wait_for(|stop| *stop).await;
+        },
+        Duration::from_secs(1),
+    ));
+    let client = reqwest::Client::new();
+    for addr in [plain, fast] {
+        let response = client
+            .head(format!("http://{addr}{EVENTS_PATH}?topic=t"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{addr}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert!(response.bytes().await.unwrap().is_empty());
+    }
+    assert_eq!(hub.stats_with(&sse_hub::StatsOptions::new()).connects, 0);
+    // GET on the fast path still subscribes.
+    let response = client
+        .get(format!("http://{fast}{EVENTS_PATH}?topic=t"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(hub.stats_with(&sse_hub::StatsOptions::new()).connects, 1);
+}
