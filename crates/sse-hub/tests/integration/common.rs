@@ -72,3 +72,26 @@ pub fn hub(config: Config) -> Hub {
 }
 
 pub const MS: Duration = Duration::from_millis(1);
+
+/// Serves `hub` on a free loopback port with the SSE fast path of
+/// `serve_with_sse` (an empty router besides `GET /events`) until the hub
+/// drains; returns the address.
+pub async fn serve_fast_path(hub: &Hub) -> std::net::SocketAddr {
+    let listener = sse_hub::axum::DeadlineListener::bind("127.0.0.1:0", hub.config())
+        .await
+        .unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    let drain = hub.clone();
+    let signal = async move {
+        let _ = drain.stopping().wait_for(|stop| *stop).await;
+    };
+    tokio::spawn(sse_hub::axum::serve_with_sse(
+        listener,
+        axum::Router::new(),
+        hub.clone(),
+        sse_hub::axum::EVENTS_PATH,
+        signal,
+        Duration::from_secs(1),
+    ));
+    addr
+}

@@ -6,33 +6,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Router;
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
-use sse_hub::axum::{serve_with_sse, DeadlineListener};
 use sse_hub::{Config, Event, Hub};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn serve(hub: &Hub) -> SocketAddr {
-    let listener = DeadlineListener::bind("127.0.0.1:0", hub.config())
-        .await
-        .unwrap();
-    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
-    let drain = hub.clone();
-    let signal = async move {
-        let _ = drain.stopping().wait_for(|stop| *stop).await;
-    };
-    tokio::spawn(serve_with_sse(
-        listener,
-        Router::new(),
-        hub.clone(),
-        "/events",
-        signal,
-        Duration::from_secs(1),
-    ));
-    addr
-}
+use crate::common::serve_fast_path;
 
 type Events = std::pin::Pin<Box<dyn Stream<Item = eventsource_stream::Event> + Send>>;
 
@@ -60,7 +40,7 @@ fn direct_hub() -> Hub {
 
 /// `n` SSE clients of topic `t`, served by `hub`.
 async fn clients_of_t(hub: &Hub, n: usize) -> Vec<Events> {
-    let addr = serve(hub).await;
+    let addr = serve_fast_path(hub).await;
     let mut clients = Vec::with_capacity(n);
     for _ in 0..n {
         clients.push(client(addr, "t").await);
@@ -116,7 +96,7 @@ async fn quiet_connections_get_direct_writes() {
 
     // Turned off, the same traffic goes through the streams.
     let hub = Hub::new(Config::new().direct_write_gap(None)).unwrap();
-    let addr = serve(&hub).await;
+    let addr = serve_fast_path(&hub).await;
     let mut events = client(addr, "t").await;
     for i in 0..5 {
         hub.publish(Event::new("tick").data(i.to_string()).topic("t"))
@@ -190,7 +170,7 @@ async fn read_events(socket: &mut TcpStream, name: &str, want: usize) -> Vec<Str
 
 /// A raw TCP subscriber to topic `t` that reads only when the test says so.
 async fn raw_subscriber(hub: &Hub) -> TcpStream {
-    let addr = serve(hub).await;
+    let addr = serve_fast_path(hub).await;
     let mut socket = TcpStream::connect(addr).await.unwrap();
     socket
         .write_all(b"GET /events?topic=t HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -268,7 +248,7 @@ async fn a_fan_out_larger_than_one_write_batch_reaches_everyone_in_order() {
     const CLIENTS: usize = 300;
     const EVENTS: usize = 5;
     let hub = direct_hub();
-    let addr = serve(&hub).await;
+    let addr = serve_fast_path(&hub).await;
     let mut readers = Vec::new();
     for _ in 0..CLIENTS {
         let mut socket = TcpStream::connect(addr).await.unwrap();

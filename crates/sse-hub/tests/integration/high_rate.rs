@@ -8,34 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use sse_hub::axum::{serve_with_sse, DeadlineListener};
 use sse_hub::{Config, Event, Hub, Overflow, Priority};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::MissedTickBehavior;
 
-async fn serve(hub: &Hub) -> SocketAddr {
-    let listener = DeadlineListener::bind("127.0.0.1:0", hub.config())
-        .await
-        .unwrap();
-    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
-    let drain = hub.clone();
-    let signal = async move {
-        let _ = drain.stopping().wait_for(|stop| *stop).await;
-    };
-    tokio::spawn(serve_with_sse(
-        listener,
-        Router::new(),
-        hub.clone(),
-        "/events",
-        signal,
-        Duration::from_secs(1),
-    ));
-    addr
-}
+use crate::common::serve_fast_path;
+use tokio::time::MissedTickBehavior;
 
 /// What a reader saw so far.
 #[derive(Default)]
@@ -116,7 +96,7 @@ async fn fast_readers_get_everything(
     size: usize,
     priority: Priority,
 ) {
-    let addr = serve(&hub).await;
+    let addr = serve_fast_path(&hub).await;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let readers: Vec<_> = (0..clients).map(|_| reader(addr, stop.clone())).collect();
     wait_for("readers connected", || hub.connection_count() == clients).await;
@@ -196,7 +176,7 @@ async fn stalled_subscriber(addr: SocketAddr) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_reader_that_stops_is_cut_and_it_is_told_why() {
     let hub = Hub::new(held(20, 2000).overflow(Overflow::Disconnect)).unwrap();
-    let addr = serve(&hub).await;
+    let addr = serve_fast_path(&hub).await;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let fast: Vec<_> = (0..2).map(|_| reader(addr, stop.clone())).collect();
     let mut slow = stalled_subscriber(addr).await;
