@@ -300,6 +300,9 @@ impl Connection {
             Ok(Some(Some((parts, len)))) => {
                 head.advance(len);
                 if head.is_empty() {
+                    // The buffer would otherwise stay allocated for the
+                    // stream's whole life (1 KiB per idle connection).
+                    drop(head);
                     let extra = sse
                         .route
                         .headers
@@ -413,6 +416,8 @@ impl Connection {
         if write_all(&socket, &head, timeout).await.is_err() {
             return;
         }
+        // Not needed past the head: free them before the long-lived loop.
+        drop((head, extra));
         if hub.config().direct_write_gap.is_some() {
             stream.lend_writer(Arc::new(SocketWriter(socket.clone())));
         }
