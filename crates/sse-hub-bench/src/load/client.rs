@@ -11,8 +11,9 @@ const SLOW_DRAIN: Duration = Duration::from_secs(3);
 /// Latencies a client buffers before recording into its histogram directly.
 const LATENCY_BUF: u64 = 4096;
 
-/// Runs one client until `stop` (or until it has seen `events` events) and
-/// returns what it saw; errors are noted in `shared`, never raised.
+/// Runs one client until `stop` fires or its stream ends and returns what it
+/// saw (`events` sizes its bookkeeping of distinct ids); errors are noted in
+/// `shared`, never raised.
 pub(super) async fn client(
     addr: SocketAddr,
     request: Arc<Vec<u8>>,
